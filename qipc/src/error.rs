@@ -59,9 +59,7 @@ impl ErrorKind {
             libc::EACCES | libc::EPERM => ErrorKind::PermissionDenied,
             libc::EEXIST => ErrorKind::AlreadyExists,
             libc::ENOENT => ErrorKind::NotFound,
-            libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::ENOSPC | libc::ERANGE => {
-                ErrorKind::OutOfResources
-            }
+            libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::ENOSPC | libc::ERANGE => ErrorKind::OutOfResources,
             libc::ENAMETOOLONG => ErrorKind::KeyError,
             _ => ErrorKind::Unknown,
         }
@@ -128,11 +126,7 @@ pub struct Error {
 
 impl Error {
     /// An error with an explicit description and no OS error.
-    pub fn new(
-        kind: ErrorKind,
-        op: impl Into<Cow<'static, str>>,
-        detail: impl Into<Cow<'static, str>>,
-    ) -> Error {
+    pub fn new(kind: ErrorKind, op: impl Into<Cow<'static, str>>, detail: impl Into<Cow<'static, str>>) -> Error {
         Error { kind, op: op.into(), detail: detail.into(), source: None }
     }
 

@@ -518,10 +518,7 @@ fn runtime_path() -> String {
     if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
         return dir.to_string_lossy().into_owned();
     }
-    let user = std::env::var("USER")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(crate::sys::user_name);
+    let user = std::env::var("USER").ok().filter(|u| !u.is_empty()).unwrap_or_else(crate::sys::user_name);
     format!("{}/runtime-{user}", temp_path())
 }
 
@@ -581,13 +578,9 @@ mod tests {
         let tail = "mysharedmemoryd3faa70b96e6c94a96cbd5270f2f9f4a8f14fdcd";
         let derive = || NativeKey::legacy_shared_memory("my_shared_memory", KeyType::SYSTEM_V);
         // An empty TMPDIR means /tmp.
-        with_tmpdir(Some(""), || {
-            assert_eq!(derive().native_key(), format!("/tmp/qipc_sharedmemory_{tail}"))
-        });
+        with_tmpdir(Some(""), || assert_eq!(derive().native_key(), format!("/tmp/qipc_sharedmemory_{tail}")));
         // A trailing slash and `.`/`..` are cleaned.
-        with_tmpdir(Some("/tmp/./"), || {
-            assert_eq!(derive().native_key(), format!("/tmp/qipc_sharedmemory_{tail}"))
-        });
+        with_tmpdir(Some("/tmp/./"), || assert_eq!(derive().native_key(), format!("/tmp/qipc_sharedmemory_{tail}")));
         // A missing directory gives the empty string: the file lands in /.
         with_tmpdir(Some("/nonexistent-qipc-dir"), || {
             assert_eq!(derive().native_key(), format!("/qipc_sharedmemory_{tail}"))
@@ -625,7 +618,10 @@ mod tests {
         assert_eq!(NativeKey::posix("/x").to_string(), "posix:/x");
         assert_eq!(NativeKey::posix("QSharedMemoryExample").to_string(), "posix:QSharedMemoryExample");
         assert_eq!(NativeKey::posix("//weird%path").to_string(), "posix:/%2Fweird%25path");
-        assert_eq!(NativeKey::platform_safe("my_shared_memory", KeyType::PosixRealtime).to_string(), "posix:/my_shared_memory");
+        assert_eq!(
+            NativeKey::platform_safe("my_shared_memory", KeyType::PosixRealtime).to_string(),
+            "posix:/my_shared_memory"
+        );
         // Observed on Qt 6.12: `?`, `#` and controls are escaped, the rest is kept.
         let cases = [
             ("/a b", "posix:/a b"),
@@ -665,7 +661,10 @@ mod tests {
     fn parse_vectors() {
         let ok = |s: &str| NativeKey::from_string(s).unwrap_or_else(|e| panic!("{s}: {e}"));
         let k = ok("systemv:/tmp/x?legacyKey=my_shared_memory");
-        assert_eq!((k.key_type(), k.native_key(), k.legacy_key()), (KeyType::SYSTEM_V, "/tmp/x", Some("my_shared_memory")));
+        assert_eq!(
+            (k.key_type(), k.native_key(), k.legacy_key()),
+            (KeyType::SYSTEM_V, "/tmp/x", Some("my_shared_memory"))
+        );
         assert_eq!(ok("posix:/foo"), NativeKey::posix("/foo"));
         assert_eq!(ok("systemv-81:/tmp/a"), NativeKey::system_v("/tmp/a"));
         assert_eq!(ok("systemv-81:/tmp/a").to_string(), "systemv:/tmp/a");

@@ -92,6 +92,7 @@
 
 pub mod datastream;
 mod error;
+pub mod inspect;
 pub mod key;
 mod semaphore;
 mod sha1;

@@ -98,11 +98,7 @@ impl SystemSemaphore {
     /// # Ok::<(), qipc::Error>(())
     /// ```
     pub fn new(key: &str, initial_value: i32, mode: SemaphoreMode) -> Result<SystemSemaphore> {
-        SystemSemaphore::with_native_key(
-            NativeKey::legacy_semaphore(key, KeyType::LEGACY_DEFAULT),
-            initial_value,
-            mode,
-        )
+        SystemSemaphore::with_native_key(NativeKey::legacy_semaphore(key, KeyType::LEGACY_DEFAULT), initial_value, mode)
     }
 
     /// Opens or creates the semaphore with this native key, as
@@ -121,11 +117,7 @@ impl SystemSemaphore {
     /// sem.release(1)?;
     /// # Ok::<(), qipc::Error>(())
     /// ```
-    pub fn with_native_key(
-        key: NativeKey,
-        initial_value: i32,
-        mode: SemaphoreMode,
-    ) -> Result<SystemSemaphore> {
+    pub fn with_native_key(key: NativeKey, initial_value: i32, mode: SemaphoreMode) -> Result<SystemSemaphore> {
         let imp = open_imp(&key, initial_value, mode, "SystemSemaphore::handle")?;
         Ok(SystemSemaphore { key, imp })
     }
@@ -315,7 +307,9 @@ fn open_imp(key: &NativeKey, initial: i32, mode: SemaphoreMode, op: &'static str
             Ok(Imp::SysV(s))
         }
         KeyType::PosixRealtime => PosixSem::open(key.native_key(), initial, mode, op).map(Imp::Posix),
-        KeyType::Windows => Err(Error::new(ErrorKind::KeyError, op, "unsupported key type (Windows keys need Windows)")),
+        KeyType::Windows => {
+            Err(Error::new(ErrorKind::KeyError, op, "unsupported key type (Windows keys need Windows)"))
+        }
     }
 }
 
@@ -331,7 +325,11 @@ impl Imp {
         match self {
             Imp::SysV(s) => {
                 let delta = i16::try_from(n).map_err(|_| {
-                    Error::new(ErrorKind::OutOfResources, op, format!("cannot release {n} units at once (at most 32767)"))
+                    Error::new(
+                        ErrorKind::OutOfResources,
+                        op,
+                        format!("cannot release {n} units at once (at most 32767)"),
+                    )
                 })?;
                 s.op(delta, Wait::Block, op).map(drop)
             }

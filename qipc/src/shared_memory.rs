@@ -516,10 +516,86 @@ impl SharedMemory {
         self.release_lock(OP)
     }
 
+    /// Removes every object behind `key` now, whoever is attached: the
+    /// segment, its lock semaphore and their key files. This is the
+    /// `remove()` the seeds describe, and what `ipcrm` plus `rm` would do.
+    ///
+    /// Processes still attached keep their mapping (a System V segment is
+    /// destroyed when they detach; a POSIX object lives on unnamed), but new
+    /// processes no longer find it. Use it to clear what a crash left
+    /// behind. Returns true if anything was removed.
+    ///
+    /// # Errors
+    /// [`ErrorKind::PermissionDenied`] if an object belongs to another user;
+    /// [`ErrorKind::KeyError`] for an empty key.
+    ///
+    /// # Example
+    /// ```
+    /// use qipc::{AccessMode, SharedMemory};
+    /// # let key = format!("qipc-doc-remove-{}", std::process::id());
+    /// let mut shm = SharedMemory::new(&key);
+    /// shm.create(64, AccessMode::ReadWrite)?;
+    /// std::mem::forget(shm); // as if the process had crashed
+    /// assert!(SharedMemory::remove(&qipc::NativeKey::legacy_shared_memory(&key, qipc::KeyType::SYSTEM_V))?);
+    /// # Ok::<(), qipc::Error>(())
+    /// ```
+    #[doc(alias = "QSharedMemory::remove")]
+    #[doc(alias = "ipcrm")]
+    pub fn remove(key: &NativeKey) -> Result<bool> {
+        const OP: &str = "SharedMemory::remove";
+        if key.is_empty() {
+            return Err(Error::new(ErrorKind::KeyError, OP, "key is empty"));
+        }
+        let mut removed = false;
+        let lock_key = key.lock_key();
+        match key.key_type() {
+            KeyType::SystemV { ftok_id } => {
+                if let Ok(k) = sysv::ftok(key.native_key(), ftok_id) {
+                    if let Ok(id) = sysv::shmget(k, 0, 0) {
+                        sysv::shm_remove(id).map_err(|e| Error::from_io(OP, e))?;
+                        removed = true;
+                    }
+                }
+                if let Ok(k) = sysv::ftok(lock_key.native_key(), ftok_id) {
+                    if let Ok(id) = sysv::semget(k, 0) {
+                        sysv::sem_remove(id).map_err(|e| Error::from_io(OP, e))?;
+                        removed = true;
+                    }
+                }
+                for path in [key.native_key(), lock_key.native_key()] {
+                    if std::fs::metadata(path).is_ok() {
+                        sysv::remove_key_file(path).map_err(|e| Error::from_io(OP, e))?;
+                        removed = true;
+                    }
+                }
+            }
+            KeyType::PosixRealtime => {
+                match posix::shm_unlink(key.native_key()) {
+                    Ok(()) => removed = true,
+                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+                    Err(e) => return Err(Error::from_io(OP, e)),
+                }
+                match posix::sem_unlink(lock_key.native_key()) {
+                    Ok(()) => removed = true,
+                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+                    Err(e) => return Err(Error::from_io(OP, e)),
+                }
+            }
+            KeyType::Windows => {
+                return Err(Error::new(ErrorKind::KeyError, OP, "unsupported key type (Windows keys need Windows)"))
+            }
+        }
+        Ok(removed)
+    }
+
     fn lock_with(&self, wait: Wait, op: &'static str) -> Result<Option<SharedMemoryGuard<'_>>> {
         let me = thread_tag();
         if self.locked.load(Ordering::Acquire) && self.lock_owner.load(Ordering::Relaxed) == me {
-            return Err(Error::new(ErrorKind::LockError, op, "already locked by this thread (the lock is not recursive)"));
+            return Err(Error::new(
+                ErrorKind::LockError,
+                op,
+                "already locked by this thread (the lock is not recursive)",
+            ));
         }
         let sem = self.lock_semaphore(SemaphoreMode::Open, op)?;
         let got = sem.acquire_with(wait, op).map_err(|e| lock_error(op, e))?;
@@ -857,13 +933,7 @@ impl Drop for SharedMemoryGuard<'_> {
 
 // ---- System V ----------------------------------------------------------
 
-fn sysv_create(
-    path: &str,
-    ftok_id: u8,
-    size: usize,
-    mode: AccessMode,
-    options: &CreateOptions,
-) -> Result<Segment> {
+fn sysv_create(path: &str, ftok_id: u8, size: usize, mode: AccessMode, options: &CreateOptions) -> Result<Segment> {
     const OP: &str = "SharedMemory::create";
     let created_file = sysv::create_key_file(path)
         .map_err(|e| Error::with_kind(ErrorKind::KeyError, "SharedMemory::handle", e).detail("unable to make key"))?;
@@ -893,7 +963,9 @@ fn sysv_create(
             }
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
                 return Err(cleanup(Error::with_kind(ErrorKind::InvalidSize, "SharedMemory::handle", e).detail(
-                    format!("system-imposed size restrictions: {size} bytes is above the kernel's limit (kernel.shmmax)"),
+                    format!(
+                        "system-imposed size restrictions: {size} bytes is above the kernel's limit (kernel.shmmax)"
+                    ),
                 )));
             }
             Err(e) => return Err(cleanup(Error::from_io(OP, e))),
@@ -916,14 +988,10 @@ fn sysv_attach(path: &str, ftok_id: u8, mode: AccessMode) -> Result<Segment> {
         .map_err(|e| Error::with_kind(ErrorKind::KeyError, "SharedMemory::handle", e).detail("ftok failed"))?;
     let perm = if mode == AccessMode::ReadOnly { 0o400 } else { 0o600 };
     let id = sysv::shmget(key, 0, perm).map_err(|e| Error::from_io("SharedMemory::attach (shmget)", e))?;
-    let ptr = sysv::shmat(id, mode == AccessMode::ReadOnly).map_err(|e| Error::from_io("SharedMemory::attach (shmat)", e))?;
+    let ptr =
+        sysv::shmat(id, mode == AccessMode::ReadOnly).map_err(|e| Error::from_io("SharedMemory::attach (shmat)", e))?;
     match sysv::shm_stat(id) {
-        Ok(st) => Ok(Segment::SysV {
-            path: path.to_string(),
-            ftok_id,
-            region: Region { ptr, len: st.size },
-            mode,
-        }),
+        Ok(st) => Ok(Segment::SysV { path: path.to_string(), ftok_id, region: Region { ptr, len: st.size }, mode }),
         Err(e) => {
             let _ = sysv::shmdt(Region { ptr, len: 0 });
             Err(Error::from_io("SharedMemory::attach (shmctl)", e))

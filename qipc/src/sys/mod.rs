@@ -37,9 +37,7 @@ pub(crate) fn user_name() -> String {
     let mut result: *mut libc::passwd = std::ptr::null_mut();
     // SAFETY: all pointers are valid for the sizes given; getpwuid_r writes
     // only into `pwd` and `buf`, and sets `result` to null or to `pwd`.
-    let rc = unsafe {
-        libc::getpwuid_r(uid, pwd.as_mut_ptr(), buf.as_mut_ptr().cast(), buf.len(), &mut result)
-    };
+    let rc = unsafe { libc::getpwuid_r(uid, pwd.as_mut_ptr(), buf.as_mut_ptr().cast(), buf.len(), &mut result) };
     if rc == 0 && !result.is_null() {
         // SAFETY: `result` is non-null, so getpwuid_r initialised `pwd`, and
         // `pw_name` points to a NUL-terminated string inside `buf`.

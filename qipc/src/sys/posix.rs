@@ -229,10 +229,8 @@ fn realtime_deadline(d: Duration) -> libc::timespec {
     // SAFETY: `now` is a valid out pointer.
     unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut now) };
     let total_ns = now.tv_nsec as u64 + u64::from(d.subsec_nanos());
-    let secs = (now.tv_sec as u64)
-        .saturating_add(d.as_secs())
-        .saturating_add(total_ns / 1_000_000_000)
-        .min(i64::MAX as u64);
+    let secs =
+        (now.tv_sec as u64).saturating_add(d.as_secs()).saturating_add(total_ns / 1_000_000_000).min(i64::MAX as u64);
     libc::timespec { tv_sec: secs as libc::time_t, tv_nsec: (total_ns % 1_000_000_000) as libc::c_long }
 }
 

@@ -15,9 +15,7 @@ pub(crate) fn create_key_file(path: &str) -> io::Result<bool> {
     let c = cstring(path)?;
     // SAFETY: `c` is a valid NUL-terminated path; open has no other
     // preconditions.
-    let fd = unsafe {
-        libc::open(c.as_ptr(), libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC, 0o640)
-    };
+    let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC, 0o640) };
     if fd == -1 {
         let err = io::Error::last_os_error();
         return if err.raw_os_error() == Some(libc::EEXIST) { Ok(false) } else { Err(err) };
@@ -183,7 +181,15 @@ pub(crate) fn semop_flags(id: libc::c_int, op: i16, wait: Wait, undo: bool) -> i
                 // SAFETY: `buf` and `ts` are valid for the duration of the
                 // call; the libc crate has no semtimedop wrapper, so the
                 // system call is made directly with its documented arguments.
-                unsafe { libc::syscall(libc::SYS_semtimedop, id, &mut buf as *mut libc::sembuf, 1usize, &ts as *const libc::timespec) as libc::c_int }
+                unsafe {
+                    libc::syscall(
+                        libc::SYS_semtimedop,
+                        id,
+                        &mut buf as *mut libc::sembuf,
+                        1usize,
+                        &ts as *const libc::timespec,
+                    ) as libc::c_int
+                }
             }
             // SAFETY: `buf` is valid for the duration of the call.
             _ => unsafe { libc::semop(id, &mut buf, 1) },
@@ -207,8 +213,6 @@ pub(crate) fn proc_sysvipc(table: &str) -> io::Result<Vec<std::collections::Hash
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap_or_default().split_whitespace().collect();
     Ok(lines
-        .map(|line| {
-            header.iter().map(|h| h.to_string()).zip(line.split_whitespace().map(str::to_string)).collect()
-        })
+        .map(|line| header.iter().map(|h| h.to_string()).zip(line.split_whitespace().map(str::to_string)).collect())
         .collect())
 }
