@@ -232,6 +232,13 @@ impl SystemSemaphore {
     pub(crate) fn for_lock(key: &NativeKey, mode: SemaphoreMode, op: &'static str) -> Result<SystemSemaphore> {
         let lock_key = key.lock_key();
         let imp = open_imp(&lock_key, 1, mode, op)?;
+        if let Imp::SysV(s) = &imp {
+            // A native System V key names one file for the segment and its
+            // lock. Qt 6 lets the semaphore's owner delete that file while the
+            // segment is in use (spec §7.3), which cuts off new attachers.
+            // qipc leaves the file to the segment's last detacher.
+            s.shares_key_file.store(lock_key == *key, Ordering::Relaxed);
+        }
         Ok(SystemSemaphore { key: lock_key, imp })
     }
 
@@ -302,6 +309,7 @@ fn open_imp(key: &NativeKey, initial: i32, mode: SemaphoreMode, op: &'static str
                 created_file: AtomicBool::new(false),
                 created_sem: AtomicBool::new(false),
                 undo: AtomicBool::new(true),
+                shares_key_file: AtomicBool::new(false),
             };
             s.handle(mode, op)?;
             Ok(Imp::SysV(s))
@@ -373,6 +381,8 @@ struct SysvSem {
     created_file: AtomicBool,
     created_sem: AtomicBool,
     undo: AtomicBool,
+    /// The key file is also the segment's: never unlink it from here.
+    shares_key_file: AtomicBool,
 }
 
 impl SysvSem {
@@ -437,7 +447,9 @@ impl SysvSem {
         if id >= 0 {
             let _ = sysv::sem_remove(id);
         }
-        let _ = sysv::remove_key_file(&self.path);
+        if !self.shares_key_file.load(Ordering::Relaxed) {
+            let _ = sysv::remove_key_file(&self.path);
+        }
         self.created_sem.store(false, Ordering::Relaxed);
         self.created_file.store(false, Ordering::Relaxed);
     }
@@ -445,7 +457,7 @@ impl SysvSem {
     /// Qt's `cleanHandle`: unlink the key file if we made it, remove the
     /// semaphore if we own it.
     fn cleanup(&self) {
-        if self.created_file.load(Ordering::Relaxed) {
+        if self.created_file.load(Ordering::Relaxed) && !self.shares_key_file.load(Ordering::Relaxed) {
             let _ = sysv::remove_key_file(&self.path);
         }
         let id = self.id.load(Ordering::Relaxed);

@@ -130,6 +130,28 @@ impl CreateOptions {
 ///   the next qipc [`create`](SharedMemory::create) on that key, or by
 ///   `qipc gc`.
 ///
+/// # Living with Qt 6.6+ (spec §7.3)
+/// - A Qt 6.6+ `QSharedMemory` whose `create()` failed removes a System V
+///   segment that **no process is attached to** when it later calls
+///   `attach()` or is destroyed. A qipc segment has a process attached for
+///   as long as it is meant to exist (the creator stays attached; the last
+///   detacher removes it anyway), so only segments left by a crash are at
+///   risk, and those are garbage. Keep at least one attachment alive while
+///   the data matters; do not create a segment and detach from it expecting
+///   a Qt process to pick it up later.
+/// - With a *native* System V key (a file path with no legacy key), Qt 6
+///   uses the same key file for the segment and its lock, and the Qt process
+///   that created the lock semaphore deletes that file when it exits, even
+///   while the segment is in use; later attachers then get `NotFound`. qipc
+///   never deletes the file from the semaphore side, but it cannot stop a Qt
+///   process from doing so: to share with Qt 6, prefer a legacy key
+///   ([`SharedMemory::new`]) or a POSIX key.
+/// - Qt's POSIX lock semaphore is replaced by any Qt process that calls
+///   `create()` on an existing key, after which Qt's and qipc's locks no
+///   longer exclude each other. Qt programs that follow the documented
+///   "create, else attach" idiom do this; qipc's own `create` only replaces
+///   a semaphore whose segment is gone.
+///
 /// # Example
 /// The writer from the seeds, and the reader in the same process:
 /// ```

@@ -7,8 +7,6 @@
 //! The wrappers are thin: they take Rust types, return `io::Result`, retry
 //! nothing unless they say so, and never panic.
 
-#![allow(unsafe_code)]
-
 pub(crate) mod posix;
 pub(crate) mod sysv;
 
@@ -87,5 +85,5 @@ pub(crate) fn free_bytes(path: &str) -> Option<u64> {
     }
     // SAFETY: statvfs succeeded and filled `st` (zeroed before).
     let st = unsafe { st.assume_init() };
-    Some(st.f_bavail as u64 * st.f_frsize as u64)
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
 }

@@ -93,9 +93,9 @@ pub(crate) fn shm_stat(id: libc::c_int) -> io::Result<ShmStat> {
     let ds = unsafe { ds.assume_init() };
     Ok(ShmStat {
         size: ds.shm_segsz,
-        nattch: ds.shm_nattch as u64,
+        nattch: ds.shm_nattch,
         uid: ds.shm_perm.uid,
-        mode: u32::from(ds.shm_perm.mode as u16) & 0o777,
+        mode: u32::from(ds.shm_perm.mode) & 0o777,
         cpid: ds.shm_cpid,
         lpid: ds.shm_lpid,
         ctime: ds.shm_ctime,
