@@ -103,4 +103,4 @@ mod sys;
 pub use error::{Error, ErrorKind, Result};
 pub use key::{KeyParseError, KeyType, NativeKey};
 pub use semaphore::{SemaphoreMode, SystemSemaphore};
-pub use shared_memory::{AccessMode, CreateOptions, SharedMemory, SharedMemoryGuard};
+pub use shared_memory::{AccessMode, CreateOptions, HugePages, SharedMemory, SharedMemoryGuard};

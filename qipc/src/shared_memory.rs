@@ -74,6 +74,7 @@ pub enum AccessMode {
 pub struct CreateOptions {
     populate: bool,
     reclaim_orphan: bool,
+    huge_pages: bool,
 }
 
 impl CreateOptions {
@@ -88,6 +89,17 @@ impl CreateOptions {
     /// runs at memory speed instead of taking one page fault per 4 KiB.
     pub fn populate(mut self, yes: bool) -> CreateOptions {
         self.populate = yes;
+        self
+    }
+
+    /// Back the segment with huge pages where the kernel allows it:
+    /// System V `SHM_HUGETLB` (needs pages reserved in `vm.nr_hugepages`),
+    /// or transparent huge pages for POSIX objects (needs
+    /// `/sys/kernel/mm/transparent_hugepage/shmem_enabled` set to `advise`,
+    /// `always` or `within_size`). If the kernel refuses, the segment uses
+    /// normal pages and [`SharedMemory::huge_pages`] tells why.
+    pub fn huge_pages(mut self, yes: bool) -> CreateOptions {
+        self.huge_pages = yes;
         self
     }
 
@@ -180,6 +192,35 @@ pub struct SharedMemory {
     /// A hash of the thread that holds the lock, to refuse a second lock
     /// from the same thread instead of deadlocking.
     lock_owner: AtomicU64,
+    huge: HugePages,
+}
+
+/// Whether a segment created by this object uses huge pages; see
+/// [`CreateOptions::huge_pages`].
+///
+/// # Example
+/// ```
+/// use qipc::{AccessMode, CreateOptions, HugePages, SharedMemory};
+/// # let key = format!("qipc-doc-huge-{}", std::process::id());
+/// let mut shm = SharedMemory::new(&key);
+/// shm.create_with(4 << 20, AccessMode::ReadWrite, &CreateOptions::new().huge_pages(true))?;
+/// match shm.huge_pages() {
+///     HugePages::Active => println!("huge pages"),
+///     HugePages::Unavailable(why) => println!("normal pages: {why}"),
+///     HugePages::NotRequested => unreachable!(),
+/// }
+/// # Ok::<(), qipc::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum HugePages {
+    /// Huge pages were not asked for (or this object did not create the segment).
+    #[default]
+    NotRequested,
+    /// The segment is backed by huge pages (System V hugetlb, or shmem THP
+    /// advised for the mapping).
+    Active,
+    /// Asked for, but the kernel does not allow it; the reason.
+    Unavailable(String),
 }
 
 #[derive(Debug)]
@@ -253,6 +294,7 @@ impl SharedMemory {
             segment: None,
             locked: AtomicBool::new(false),
             lock_owner: AtomicU64::new(0),
+            huge: HugePages::NotRequested,
         }
     }
 
@@ -275,6 +317,11 @@ impl SharedMemory {
     /// created with. Zero when not attached.
     pub fn size(&self) -> usize {
         self.segment.as_ref().map_or(0, |s| s.region().len)
+    }
+
+    /// Whether the segment this object created uses huge pages.
+    pub fn huge_pages(&self) -> &HugePages {
+        &self.huge
     }
 
     /// The access mode of the current attachment, if attached.
@@ -351,11 +398,12 @@ impl SharedMemory {
             _ => SemaphoreMode::Open,
         };
         let _locker = self.locker(sem_mode, OP)?;
-        let segment = match self.key.key_type() {
+        let (segment, huge) = match self.key.key_type() {
             KeyType::SystemV { ftok_id } => sysv_create(self.key.native_key(), ftok_id, size, mode, options)?,
             KeyType::PosixRealtime => posix_create(self.key.native_key(), size, mode, options)?,
-            KeyType::Windows => unreachable_windows(OP)?,
+            KeyType::Windows => (unreachable_windows(OP)?, HugePages::NotRequested),
         };
+        self.huge = huge;
         if options.populate && mode == AccessMode::ReadWrite {
             // Best effort: the segment is usable without it.
             let _ = sys::populate_write(segment.region());
@@ -955,7 +1003,13 @@ impl Drop for SharedMemoryGuard<'_> {
 
 // ---- System V ----------------------------------------------------------
 
-fn sysv_create(path: &str, ftok_id: u8, size: usize, mode: AccessMode, options: &CreateOptions) -> Result<Segment> {
+fn sysv_create(
+    path: &str,
+    ftok_id: u8,
+    size: usize,
+    mode: AccessMode,
+    options: &CreateOptions,
+) -> Result<(Segment, HugePages)> {
     const OP: &str = "SharedMemory::create";
     let created_file = sysv::create_key_file(path)
         .map_err(|e| Error::with_kind(ErrorKind::KeyError, "SharedMemory::handle", e).detail("unable to make key"))?;
@@ -968,8 +1022,23 @@ fn sysv_create(path: &str, ftok_id: u8, size: usize, mode: AccessMode, options: 
     let key = sysv::ftok(path, ftok_id)
         .map_err(|e| cleanup(Error::with_kind(ErrorKind::KeyError, "SharedMemory::handle", e).detail("ftok failed")))?;
     let mut reclaimed = false;
+    let mut huge = if options.huge_pages { HugePages::Active } else { HugePages::NotRequested };
     loop {
-        match sysv::shmget(key, size, libc::IPC_CREAT | libc::IPC_EXCL | 0o600) {
+        let flags = libc::IPC_CREAT | libc::IPC_EXCL | 0o600;
+        if huge == HugePages::Active {
+            match sysv::shmget(key, size, flags | libc::SHM_HUGETLB) {
+                Ok(_) => break,
+                Err(e) if e.raw_os_error() != Some(libc::EEXIST) => {
+                    let reserved = std::fs::read_to_string("/proc/sys/vm/nr_hugepages").unwrap_or_default();
+                    huge = HugePages::Unavailable(format!(
+                        "shmget(SHM_HUGETLB) failed: {e} (vm.nr_hugepages = {})",
+                        reserved.trim()
+                    ));
+                }
+                Err(_) => {}
+            }
+        }
+        match sysv::shmget(key, size, flags) {
             Ok(_) => break,
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
                 if options.reclaim_orphan && !reclaimed {
@@ -993,13 +1062,14 @@ fn sysv_create(path: &str, ftok_id: u8, size: usize, mode: AccessMode, options: 
             Err(e) => return Err(cleanup(Error::from_io(OP, e))),
         }
     }
-    sysv_attach(path, ftok_id, mode).map_err(|e| {
+    let segment = sysv_attach(path, ftok_id, mode).map_err(|e| {
         // Do not leave a segment nobody can use.
         if let Ok(id) = sysv::shmget(key, 0, 0o400) {
             let _ = sysv::shm_remove(id);
         }
         cleanup(e)
-    })
+    })?;
+    Ok((segment, huge))
 }
 
 fn sysv_attach(path: &str, ftok_id: u8, mode: AccessMode) -> Result<Segment> {
@@ -1055,7 +1125,7 @@ fn posix_error(op: &'static str, e: std::io::Error) -> Error {
     }
 }
 
-fn posix_create(name: &str, size: usize, mode: AccessMode, options: &CreateOptions) -> Result<Segment> {
+fn posix_create(name: &str, size: usize, mode: AccessMode, options: &CreateOptions) -> Result<(Segment, HugePages)> {
     const OP: &str = "SharedMemory::create";
     let excl = libc::O_RDWR | libc::O_CREAT | libc::O_EXCL;
     let fd = match posix::shm_open(name, excl, 0o600) {
@@ -1088,9 +1158,10 @@ fn posix_create(name: &str, size: usize, mode: AccessMode, options: &CreateOptio
         Err(e) => return Err(undo(Error::from_io("SharedMemory::create (posix_fallocate)", e))),
     }
     let writable = mode == AccessMode::ReadWrite;
-    let region = posix::mmap(&fd, size, writable, options.populate && writable)
-        .map_err(|e| undo(Error::from_io("SharedMemory::attach (mmap)", e)))?;
-    Ok(Segment::Posix { name: name.to_string(), fd, region, mode })
+    let region =
+        posix::mmap(&fd, size, writable, false).map_err(|e| undo(Error::from_io("SharedMemory::attach (mmap)", e)))?;
+    let huge = if options.huge_pages { sys::advise_huge_shmem(region) } else { HugePages::NotRequested };
+    Ok((Segment::Posix { name: name.to_string(), fd, region, mode }, huge))
 }
 
 /// If the POSIX object `name` exists but no process has it open or mapped,

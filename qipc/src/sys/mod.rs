@@ -87,3 +87,22 @@ pub(crate) fn free_bytes(path: &str) -> Option<u64> {
     let st = unsafe { st.assume_init() };
     Some(st.f_bavail.saturating_mul(st.f_frsize))
 }
+
+/// Asks for transparent huge pages on a shared memory mapping
+/// (`MADV_HUGEPAGE`), if the kernel's shmem THP policy allows advice.
+pub(crate) fn advise_huge_shmem(region: Region) -> crate::shared_memory::HugePages {
+    use crate::shared_memory::HugePages;
+    let policy = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/shmem_enabled").unwrap_or_default();
+    let active = policy.split_whitespace().find(|w| w.starts_with('[')).unwrap_or("[unknown]").to_string();
+    if !matches!(active.as_str(), "[advise]" | "[always]" | "[within_size]" | "[force]") {
+        return HugePages::Unavailable(format!(
+            "the kernel's shmem THP policy is {active} (/sys/kernel/mm/transparent_hugepage/shmem_enabled)"
+        ));
+    }
+    // SAFETY: the region is a live mapping owned by the caller; MADV_HUGEPAGE
+    // only changes how the kernel backs it, not its contents.
+    match cvt(unsafe { libc::madvise(region.ptr.cast(), region.len, libc::MADV_HUGEPAGE) }) {
+        Ok(_) => HugePages::Active,
+        Err(e) => HugePages::Unavailable(format!("madvise(MADV_HUGEPAGE) failed: {e}")),
+    }
+}
