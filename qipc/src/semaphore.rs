@@ -159,7 +159,7 @@ impl SystemSemaphore {
     /// # Ok::<(), qipc::Error>(())
     /// ```
     pub fn try_acquire(&self) -> Result<bool> {
-        self.imp.acquire(Wait::NoWait, "SystemSemaphore::try_acquire")
+        self.imp.acquire(Wait::Now, "SystemSemaphore::try_acquire")
     }
 
     /// Takes one unit, waiting at most `timeout`; `Ok(false)` on time-out.
@@ -242,10 +242,12 @@ impl SystemSemaphore {
         Ok(SystemSemaphore { key: lock_key, imp })
     }
 
+    #[inline]
     pub(crate) fn acquire_with(&self, wait: Wait, op: &'static str) -> Result<bool> {
         self.imp.acquire(wait, op)
     }
 
+    #[inline]
     pub(crate) fn release_one(&self, op: &'static str) -> Result<()> {
         self.imp.release(1, op)
     }
@@ -322,6 +324,7 @@ fn open_imp(key: &NativeKey, initial: i32, mode: SemaphoreMode, op: &'static str
 }
 
 impl Imp {
+    #[inline]
     fn acquire(&self, wait: Wait, op: &'static str) -> Result<bool> {
         match self {
             Imp::SysV(s) => s.op(-1, wait, op),
@@ -329,6 +332,7 @@ impl Imp {
         }
     }
 
+    #[inline]
     fn release(&self, n: i32, op: &'static str) -> Result<()> {
         match self {
             Imp::SysV(s) => {
@@ -346,7 +350,7 @@ impl Imp {
                     if let Err(e) = p.sem.post() {
                         // Roll back, as Qt does, so a failed release changes nothing.
                         for _ in 0..done {
-                            let _ = p.sem.wait(Wait::NoWait);
+                            let _ = p.sem.wait(Wait::Now);
                         }
                         return Err(Error::from_io(op, e));
                     }
@@ -422,6 +426,7 @@ impl SysvSem {
 
     /// One semop; on EINVAL/EIDRM (the semaphore was removed) re-open it in
     /// Open mode and retry once, as Qt does.
+    #[inline]
     fn op(&self, delta: i16, wait: Wait, op: &'static str) -> Result<bool> {
         let mut id = self.id.load(Ordering::Relaxed);
         let mut retried = false;

@@ -92,12 +92,21 @@ impl CreateOptions {
         self
     }
 
-    /// Back the segment with huge pages where the kernel allows it:
-    /// System V `SHM_HUGETLB` (needs pages reserved in `vm.nr_hugepages`),
-    /// or transparent huge pages for POSIX objects (needs
-    /// `/sys/kernel/mm/transparent_hugepage/shmem_enabled` set to `advise`,
-    /// `always` or `within_size`). If the kernel refuses, the segment uses
-    /// normal pages and [`SharedMemory::huge_pages`] tells why.
+    /// Back the segment with huge pages where the kernel allows it. If the
+    /// kernel refuses, the segment uses normal pages and
+    /// [`SharedMemory::huge_pages`] tells why.
+    ///
+    /// - System V: `SHM_HUGETLB` first (needs pages reserved in
+    ///   `vm.nr_hugepages`, and `CAP_IPC_LOCK` or `vm.hugetlb_shm_group`);
+    ///   failing that, transparent huge pages (`MADV_HUGEPAGE`), which need
+    ///   `/sys/kernel/mm/transparent_hugepage/shmem_enabled` set to
+    ///   `advise`, `always` or `within_size`.
+    /// - POSIX: transparent huge pages, which for `/dev/shm` depend on that
+    ///   tmpfs mount's `huge=` option (`advise`, `always`, `within_size`),
+    ///   not on the global shmem policy.
+    ///
+    /// Qt attaches such segments normally; huge pages only change how the
+    /// kernel backs the memory.
     pub fn huge_pages(mut self, yes: bool) -> CreateOptions {
         self.huge_pages = yes;
         self
@@ -225,7 +234,9 @@ pub enum HugePages {
 
 #[derive(Debug)]
 enum Segment {
-    SysV { path: String, ftok_id: u8, region: Region, mode: AccessMode },
+    /// `key` is the ftok value computed at attach; detach reuses it, as Qt
+    /// does, instead of stat-ing the key file again.
+    SysV { path: String, key: libc::key_t, region: Region, mode: AccessMode },
     Posix { name: String, fd: OwnedFd, region: Region, mode: AccessMode },
 }
 
@@ -253,11 +264,13 @@ unsafe impl Send for SharedMemory {}
 // with raw copies under the lock, never through references.
 unsafe impl Sync for SharedMemory {}
 
+/// A number unique to the calling thread for the life of the process (never
+/// 0, never reused), without hashing the thread id on every lock.
+#[inline]
 fn thread_tag() -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    std::thread::current().id().hash(&mut h);
-    h.finish() | 1
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    thread_local!(static TAG: u64 = NEXT.fetch_add(1, Ordering::Relaxed));
+    TAG.with(|t| *t)
 }
 
 impl SharedMemory {
@@ -391,8 +404,11 @@ impl SharedMemory {
         }
         let sem_mode = match self.key.key_type() {
             // A POSIX semaphore whose segment is gone was left by a crash,
-            // perhaps at 0: replace it, as Qt's Create mode does.
-            KeyType::PosixRealtime if posix::stat_path(&posix::shm_path(self.key.native_key())).is_err() => {
+            // perhaps at 0: replace it, as Qt's Create mode does. (Only
+            // decided when this object has not opened its lock yet.)
+            KeyType::PosixRealtime
+                if self.lock_sem.get().is_none()
+                    && posix::stat_path(&posix::shm_path(self.key.native_key())).is_err() => {
                 SemaphoreMode::Create
             }
             _ => SemaphoreMode::Open,
@@ -476,14 +492,15 @@ impl SharedMemory {
         let _locker = self.locker(SemaphoreMode::Open, OP)?;
         let segment = self.segment.take();
         let removed = match segment {
-            Some(Segment::SysV { path, ftok_id, region, .. }) => sysv_detach(&path, ftok_id, region)?,
+            Some(Segment::SysV { path, key, region, .. }) => sysv_detach(&path, key, region)?,
             Some(Segment::Posix { name, fd, region, .. }) => posix_detach(&name, fd, region)?,
             None => false,
         };
-        if removed && self.key.key_type() == KeyType::PosixRealtime {
+        if removed && self.key.key_type() == KeyType::PosixRealtime && !self.locked.load(Ordering::Acquire) {
             // The POSIX semaphore goes with the object; a later create on
-            // this object must open a fresh one.
-            if let Some(sem) = self.lock_sem.get() {
+            // this object must open a fresh one, so this handle forgets it
+            // (the locker above keeps its own reference for the release).
+            if let Some(sem) = self.lock_sem.take() {
                 sem.remove_now();
             }
         }
@@ -516,6 +533,7 @@ impl SharedMemory {
     /// # Ok::<(), qipc::Error>(())
     /// ```
     #[doc(alias = "semop")]
+    #[inline]
     pub fn lock(&self) -> Result<SharedMemoryGuard<'_>> {
         self.lock_with(Wait::Block, "SharedMemory::lock").map(|g| g.expect("a blocking lock always succeeds"))
     }
@@ -536,7 +554,7 @@ impl SharedMemory {
     /// # Ok::<(), qipc::Error>(())
     /// ```
     pub fn try_lock(&self) -> Result<Option<SharedMemoryGuard<'_>>> {
-        self.lock_with(Wait::NoWait, "SharedMemory::try_lock")
+        self.lock_with(Wait::Now, "SharedMemory::try_lock")
     }
 
     /// Takes the lock, waiting at most `timeout`; `Ok(None)` on time-out.
@@ -658,6 +676,7 @@ impl SharedMemory {
         Ok(removed)
     }
 
+    #[inline]
     fn lock_with(&self, wait: Wait, op: &'static str) -> Result<Option<SharedMemoryGuard<'_>>> {
         let me = thread_tag();
         if self.locked.load(Ordering::Acquire) && self.lock_owner.load(Ordering::Relaxed) == me {
@@ -677,6 +696,7 @@ impl SharedMemory {
         Ok(Some(SharedMemoryGuard { shm: self, _not_send: PhantomData }))
     }
 
+    #[inline]
     fn release_lock(&self, op: &'static str) -> Result<()> {
         self.locked.store(false, Ordering::Release);
         self.lock_owner.store(0, Ordering::Relaxed);
@@ -694,6 +714,7 @@ impl SharedMemory {
     }
 
     /// The lock semaphore, opened on first use.
+    #[inline]
     fn lock_semaphore(&self, mode: SemaphoreMode, op: &'static str) -> Result<&Arc<SystemSemaphore>> {
         if let Some(sem) = self.lock_sem.get() {
             return Ok(sem);
@@ -987,6 +1008,7 @@ impl SharedMemoryGuard<'_> {
     ///
     /// # Errors
     /// [`ErrorKind::LockError`] if the semaphore operation fails.
+    #[inline]
     pub fn unlock(self) -> Result<()> {
         let shm = self.shm;
         std::mem::forget(self);
@@ -1023,23 +1045,19 @@ fn sysv_create(
         .map_err(|e| cleanup(Error::with_kind(ErrorKind::KeyError, "SharedMemory::handle", e).detail("ftok failed")))?;
     let mut reclaimed = false;
     let mut huge = if options.huge_pages { HugePages::Active } else { HugePages::NotRequested };
-    loop {
+    let id = loop {
         let flags = libc::IPC_CREAT | libc::IPC_EXCL | 0o600;
         if huge == HugePages::Active {
             match sysv::shmget(key, size, flags | libc::SHM_HUGETLB) {
-                Ok(_) => break,
+                Ok(id) => break id,
                 Err(e) if e.raw_os_error() != Some(libc::EEXIST) => {
-                    let reserved = std::fs::read_to_string("/proc/sys/vm/nr_hugepages").unwrap_or_default();
-                    huge = HugePages::Unavailable(format!(
-                        "shmget(SHM_HUGETLB) failed: {e} (vm.nr_hugepages = {})",
-                        reserved.trim()
-                    ));
+                    huge = HugePages::Unavailable(hugetlb_refusal(&e));
                 }
                 Err(_) => {}
             }
         }
         match sysv::shmget(key, size, flags) {
-            Ok(_) => break,
+            Ok(id) => break id,
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
                 if options.reclaim_orphan && !reclaimed {
                     reclaimed = true;
@@ -1061,29 +1079,56 @@ fn sysv_create(
             }
             Err(e) => return Err(cleanup(Error::from_io(OP, e))),
         }
-    }
-    let segment = sysv_attach(path, ftok_id, mode).map_err(|e| {
+    };
+    // shmget returned the id and the size is the one asked for: attach by
+    // id, without deriving the key again (Qt re-derives; that costs four
+    // system calls per create).
+    let ptr = sysv::shmat(id, mode == AccessMode::ReadOnly).map_err(|e| {
         // Do not leave a segment nobody can use.
-        if let Ok(id) = sysv::shmget(key, 0, 0o400) {
-            let _ = sysv::shm_remove(id);
-        }
-        cleanup(e)
+        let _ = sysv::shm_remove(id);
+        cleanup(Error::from_io("SharedMemory::attach (shmat)", e))
     })?;
-    Ok((segment, huge))
+    let region = Region { ptr, len: size };
+    if let HugePages::Unavailable(why) = &huge {
+        // Second choice: transparent huge pages for the shm mapping, which
+        // the kernel's shmem THP policy governs for System V segments.
+        huge = match sys::advise_huge_shmem(region) {
+            HugePages::Active => HugePages::Active,
+            HugePages::Unavailable(thp) => HugePages::Unavailable(format!("{why}; {thp}")),
+            HugePages::NotRequested => HugePages::Unavailable(why.clone()),
+        };
+    }
+    Ok((Segment::SysV { path: path.to_string(), key, region, mode }, huge))
+}
+
+/// Why `shmget(SHM_HUGETLB)` failed, in the kernel's terms.
+fn hugetlb_refusal(e: &std::io::Error) -> String {
+    let reserved = std::fs::read_to_string("/proc/sys/vm/nr_hugepages").unwrap_or_default();
+    let cause = match e.raw_os_error() {
+        Some(libc::ENOMEM) => format!("no free reserved huge pages (vm.nr_hugepages = {})", reserved.trim()),
+        Some(libc::EPERM) => "needs CAP_IPC_LOCK or membership of vm.hugetlb_shm_group".to_string(),
+        Some(libc::EINVAL) => "the size is not allowed for huge pages".to_string(),
+        _ => format!("vm.nr_hugepages = {}", reserved.trim()),
+    };
+    format!("shmget(SHM_HUGETLB) failed: {e}: {cause}")
 }
 
 fn sysv_attach(path: &str, ftok_id: u8, mode: AccessMode) -> Result<Segment> {
-    if std::fs::metadata(path).is_err() {
-        return Err(Error::new(ErrorKind::NotFound, "SharedMemory::handle", "UNIX key file doesn't exist"));
-    }
-    let key = sysv::ftok(path, ftok_id)
-        .map_err(|e| Error::with_kind(ErrorKind::KeyError, "SharedMemory::handle", e).detail("ftok failed"))?;
+    // ftok stats the key file; a missing file is Qt's "UNIX key file
+    // doesn't exist" (one stat, where Qt makes two).
+    let key = sysv::ftok(path, ftok_id).map_err(|e| {
+        if e.raw_os_error() == Some(libc::ENOENT) {
+            Error::with_kind(ErrorKind::NotFound, "SharedMemory::handle", e).detail("UNIX key file doesn't exist")
+        } else {
+            Error::with_kind(ErrorKind::KeyError, "SharedMemory::handle", e).detail("ftok failed")
+        }
+    })?;
     let perm = if mode == AccessMode::ReadOnly { 0o400 } else { 0o600 };
     let id = sysv::shmget(key, 0, perm).map_err(|e| Error::from_io("SharedMemory::attach (shmget)", e))?;
     let ptr =
         sysv::shmat(id, mode == AccessMode::ReadOnly).map_err(|e| Error::from_io("SharedMemory::attach (shmat)", e))?;
     match sysv::shm_stat(id) {
-        Ok(st) => Ok(Segment::SysV { path: path.to_string(), ftok_id, region: Region { ptr, len: st.size }, mode }),
+        Ok(st) => Ok(Segment::SysV { path: path.to_string(), key, region: Region { ptr, len: st.size }, mode }),
         Err(e) => {
             let _ = sysv::shmdt(Region { ptr, len: 0 });
             Err(Error::from_io("SharedMemory::attach (shmctl)", e))
@@ -1092,11 +1137,8 @@ fn sysv_attach(path: &str, ftok_id: u8, mode: AccessMode) -> Result<Segment> {
 }
 
 /// Returns true if this detach removed the segment.
-fn sysv_detach(path: &str, ftok_id: u8, region: Region) -> Result<bool> {
+fn sysv_detach(path: &str, key: libc::key_t, region: Region) -> Result<bool> {
     sysv::shmdt(region).map_err(|e| Error::from_io("SharedMemory::detach", e).detail("not attached"))?;
-    let Ok(key) = sysv::ftok(path, ftok_id) else {
-        return Ok(false); // key file gone: somebody removed it already
-    };
     let Ok(id) = sysv::shmget(key, 0, 0o400) else {
         return Ok(false);
     };
@@ -1160,7 +1202,7 @@ fn posix_create(name: &str, size: usize, mode: AccessMode, options: &CreateOptio
     let writable = mode == AccessMode::ReadWrite;
     let region =
         posix::mmap(&fd, size, writable, false).map_err(|e| undo(Error::from_io("SharedMemory::attach (mmap)", e)))?;
-    let huge = if options.huge_pages { sys::advise_huge_shmem(region) } else { HugePages::NotRequested };
+    let huge = if options.huge_pages { sys::advise_huge_devshm(region) } else { HugePages::NotRequested };
     Ok((Segment::Posix { name: name.to_string(), fd, region, mode }, huge))
 }
 
@@ -1207,7 +1249,52 @@ fn posix_attach(name: &str, mode: AccessMode) -> Result<Segment> {
 fn posix_detach(name: &str, fd: OwnedFd, region: Region) -> Result<bool> {
     posix::munmap(region).map_err(|e| Error::from_io("SharedMemory::detach (munmap)", e))?;
     // Our mapping is gone and our descriptor is the only one we hold: if the
-    // lease probe says nobody else has the file, we were the last user.
-    drop(fd);
-    Ok(posix_reclaim_orphan(name))
+    // lease probe says nobody else has the file, we were the last user. The
+    // kernel refuses a lease only for *other* openers, so the probe uses the
+    // descriptor we hold instead of opening the object again.
+    if posix::others_have_open(&fd).unwrap_or(true) {
+        return Ok(false);
+    }
+    Ok(posix_unlink_if_same(name, &fd))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn posix_key(tag: &str) -> NativeKey {
+        NativeKey::posix(format!("/qipc-unit-{tag}-{}", std::process::id()))
+    }
+
+    /// A create after a detach that removed a POSIX object must lock the
+    /// semaphore that other handles open, not the unlinked one.
+    #[test]
+    fn posix_recreate_keeps_a_shared_lock() {
+        let key = posix_key("recreate");
+        let mut a = SharedMemory::with_native_key(key.clone());
+        a.create(64, AccessMode::ReadWrite).unwrap();
+        a.detach().unwrap();
+        a.create(64, AccessMode::ReadWrite).unwrap();
+        let mut b = SharedMemory::with_native_key(key.clone());
+        b.attach(AccessMode::ReadWrite).unwrap();
+        {
+            let _held = a.lock().unwrap();
+            assert!(b.try_lock().unwrap().is_none(), "b got the lock while a held it");
+        }
+        assert!(b.try_lock().unwrap().is_some());
+        b.detach().unwrap();
+        a.detach().unwrap();
+        drop((a, b));
+        assert!(posix::stat_path(&posix::shm_path(key.native_key())).is_err(), "object left behind");
+        assert!(posix::stat_path(&posix::sem_path(key.lock_key().native_key())).is_err(), "semaphore left behind");
+    }
+
+    #[test]
+    fn thread_tags_differ_and_are_never_zero() {
+        let here = thread_tag();
+        let there = std::thread::spawn(thread_tag).join().unwrap();
+        assert_ne!(here, 0);
+        assert_ne!(here, there);
+        assert_eq!(here, thread_tag());
+    }
 }

@@ -7,6 +7,7 @@
 //! The wrappers are thin: they take Rust types, return `io::Result`, retry
 //! nothing unless they say so, and never panic.
 
+pub(crate) mod inspect;
 pub(crate) mod posix;
 pub(crate) mod sysv;
 
@@ -97,6 +98,35 @@ pub(crate) fn advise_huge_shmem(region: Region) -> crate::shared_memory::HugePag
     if !matches!(active.as_str(), "[advise]" | "[always]" | "[within_size]" | "[force]") {
         return HugePages::Unavailable(format!(
             "the kernel's shmem THP policy is {active} (/sys/kernel/mm/transparent_hugepage/shmem_enabled)"
+        ));
+    }
+    // SAFETY: the region is a live mapping owned by the caller; MADV_HUGEPAGE
+    // only changes how the kernel backs it, not its contents.
+    match cvt(unsafe { libc::madvise(region.ptr.cast(), region.len, libc::MADV_HUGEPAGE) }) {
+        Ok(_) => HugePages::Active,
+        Err(e) => HugePages::Unavailable(format!("madvise(MADV_HUGEPAGE) failed: {e}")),
+    }
+}
+
+/// Asks for transparent huge pages on a mapping of a `/dev/shm` object.
+/// There the tmpfs mount's own `huge=` option decides, not the global shmem
+/// THP policy, so the option is read from `/proc/self/mounts` first.
+pub(crate) fn advise_huge_devshm(region: Region) -> crate::shared_memory::HugePages {
+    use crate::shared_memory::HugePages;
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    let options = mounts
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|f| f.len() >= 4 && f[1] == "/dev/shm")
+        .map(|f| f[3].to_string())
+        .last();
+    let Some(options) = options else {
+        return HugePages::Unavailable("/dev/shm is not a mount point listed in /proc/self/mounts".into());
+    };
+    let huge = options.split(',').find_map(|o| o.strip_prefix("huge=")).unwrap_or("never");
+    if !matches!(huge, "always" | "within_size" | "advise") {
+        return HugePages::Unavailable(format!(
+            "/dev/shm is mounted with huge={huge} (remount with huge=advise or huge=within_size to allow it)"
         ));
     }
     // SAFETY: the region is a live mapping owned by the caller; MADV_HUGEPAGE

@@ -185,7 +185,7 @@ impl NamedSem {
             let rc = unsafe {
                 match (wait, &deadline) {
                     (Wait::Block, _) => libc::sem_wait(self.0),
-                    (Wait::NoWait, _) => libc::sem_trywait(self.0),
+                    (Wait::Now, _) => libc::sem_trywait(self.0),
                     (Wait::Timeout(_), Some(ts)) => libc::sem_timedwait(self.0, ts),
                     (Wait::Timeout(_), None) => libc::sem_wait(self.0),
                 }

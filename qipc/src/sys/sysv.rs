@@ -148,21 +148,45 @@ pub(crate) fn sem_remove(id: libc::c_int) -> io::Result<()> {
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Wait {
     Block,
-    NoWait,
+    Now,
     Timeout(Duration),
 }
 
 /// One `semop`/`semtimedop` on semaphore 0 with `SEM_UNDO`. `EINTR` is
 /// retried (with the remaining time for a timeout). Returns `Ok(false)` if
-/// the operation would block (`NoWait`) or timed out.
+/// the operation would block (`Now`) or timed out.
+#[inline]
 pub(crate) fn semop(id: libc::c_int, op: i16, wait: Wait) -> io::Result<bool> {
     semop_flags(id, op, wait, true)
 }
 
 /// As [`semop`], with `SEM_UNDO` only if `undo` is set.
+///
+/// The blocking case, which every lock and unlock takes, makes the call
+/// inline; the retry loop and the time-outs live in a cold function, so
+/// that the path to the system call is as short as Qt's.
+#[inline]
 pub(crate) fn semop_flags(id: libc::c_int, op: i16, wait: Wait, undo: bool) -> io::Result<bool> {
+    if let Wait::Block = wait {
+        let flags: libc::c_short = if undo { libc::SEM_UNDO as libc::c_short } else { 0 };
+        let mut buf = libc::sembuf { sem_num: 0, sem_op: op, sem_flg: flags };
+        // SAFETY: `buf` is valid for the duration of the call.
+        if unsafe { libc::semop(id, &mut buf, 1) } == 0 {
+            return Ok(true);
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EINTR) {
+            return Err(err);
+        }
+    }
+    semop_slow(id, op, wait, undo)
+}
+
+#[cold]
+#[inline(never)]
+fn semop_slow(id: libc::c_int, op: i16, wait: Wait, undo: bool) -> io::Result<bool> {
     let mut flags: libc::c_short = if undo { libc::SEM_UNDO as libc::c_short } else { 0 };
-    if matches!(wait, Wait::NoWait) {
+    if matches!(wait, Wait::Now) {
         flags |= libc::IPC_NOWAIT as libc::c_short;
     }
     let deadline = match wait {
