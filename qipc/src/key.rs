@@ -252,6 +252,7 @@ impl NativeKey {
     /// Qt 6.6's `platformSafeKey(key, type)`: a native key made from `key`
     /// without hashing.
     ///
+    /// - An empty `key` gives an empty native key, as in Qt 6.
     /// - POSIX: `/` + `key`.
     /// - System V: `key` if it starts with `/`, else the runtime directory
     ///   (`$XDG_RUNTIME_DIR`, or `<temp>/runtime-<user>` as Qt falls back to)
@@ -265,6 +266,11 @@ impl NativeKey {
     /// assert_eq!(NativeKey::platform_safe("my_shared_memory", KeyType::PosixRealtime).native_key(), "/my_shared_memory");
     /// ```
     pub fn platform_safe(key: &str, key_type: KeyType) -> NativeKey {
+        if key.is_empty() {
+            // As Qt 6: an empty key stays empty (and every operation then
+            // refuses it with KeyError) rather than naming `/` or a directory.
+            return NativeKey::new(String::new(), key_type);
+        }
         let native = match key_type {
             KeyType::PosixRealtime => format!("/{key}"),
             KeyType::SystemV { .. } if key.starts_with('/') => key.to_string(),

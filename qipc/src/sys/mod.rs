@@ -119,7 +119,7 @@ pub(crate) fn advise_huge_devshm(region: Region) -> crate::shared_memory::HugePa
         .map(|l| l.split_whitespace().collect::<Vec<_>>())
         .filter(|f| f.len() >= 4 && f[1] == "/dev/shm")
         .map(|f| f[3].to_string())
-        .last();
+        .next_back();
     let Some(options) = options else {
         return HugePages::Unavailable("/dev/shm is not a mount point listed in /proc/self/mounts".into());
     };
