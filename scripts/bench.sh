@@ -280,11 +280,36 @@ if [ -n "$left" ]; then
   failures=$((failures + 1))
 fi
 
-# ---- 8. report ----------------------------------------------------------------------------------------
+# ---- 8. single-process micro-benchmarks (divan) ---------------------------------------------------------
+say "micro-benchmarks (divan, bench/qipc-bench/benches/micro.rs)"
+if [ "$quick" = 1 ]; then
+  micro_args=(--test)
+else
+  micro_args=()
+fi
+if ! (cd "$root" && cargo bench -q -p qipc-bench --bench micro -- "${micro_args[@]}") > "$results/micro.txt" 2>&1; then
+  cat "$results/micro.txt" >&2
+  echo "bench.sh: the divan micro-benchmarks failed" >&2
+  failures=$((failures + 1))
+fi
+
+# ---- 9. report ----------------------------------------------------------------------------------------
 say "report"
 mkdir -p "$(dirname "$md")" "$(dirname "$svg")"
 python3 "$root/bench/report.py" --results "$results" --md "$md" --svg "$svg" \
   $([ "$quick" = 1 ] && echo --quick) --failures "$failures"
+if [ "$quick" != 1 ] && [ -s "$results/micro.txt" ]; then
+  {
+    echo
+    echo "## Single-process micro-benchmarks (divan)"
+    echo
+    echo 'From `cargo bench -p qipc-bench --bench micro` in the same run (qipc only; no Qt equivalent).'
+    echo
+    echo '```text'
+    grep -v '^ *$' "$results/micro.txt"
+    echo '```'
+  } >> "$md"
+fi
 echo "report: $md"
 echo "plot:   $svg"
 echo "raw:    $results"
