@@ -26,10 +26,8 @@ use qipc::{KeyType, NativeKey, SharedMemory};
 pub fn unique_key(tag: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     format!("qipc_test_{tag}_{}_{n}_{nanos}", std::process::id())
 }
 
@@ -67,10 +65,7 @@ pub fn object_paths(key: &NativeKey) -> Vec<String> {
     match key.key_type() {
         KeyType::PosixRealtime => {
             let strip = |s: &str| s.trim_start_matches('/').to_string();
-            vec![
-                format!("/dev/shm/{}", strip(key.native_key())),
-                format!("/dev/shm/sem.{}", strip(lock.native_key())),
-            ]
+            vec![format!("/dev/shm/{}", strip(key.native_key())), format!("/dev/shm/sem.{}", strip(lock.native_key()))]
         }
         _ => vec![key.native_key().to_string(), lock.native_key().to_string()],
     }
@@ -238,11 +233,7 @@ pub fn qt_python() -> PathBuf {
     let p = std::env::var_os("QIPC_QT_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join(".qt-venv/bin/python"));
-    assert!(
-        p.exists(),
-        "the Qt peers are not installed ({} is missing): run scripts/setup-qt.sh",
-        p.display()
-    );
+    assert!(p.exists(), "the Qt peers are not installed ({} is missing): run scripts/setup-qt.sh", p.display());
     p
 }
 
@@ -255,4 +246,170 @@ pub fn qt_peer(script: &str, args: &[&str], deadline: Duration) -> Proc {
         .env("PYTHONUNBUFFERED", "1")
         .env("PYTHONDONTWRITEBYTECODE", "1");
     Proc::spawn(&format!("{script} {}", args.join(" ")), cmd, deadline)
+}
+
+// ---- Helpers added for qt_interop.rs, multiprocess.rs and errors.rs ----
+
+/// A child process whose stdin is a pipe: lines sent with [`Interactive::send`]
+/// drive it (tests/qt/peer.py commands, or a `wait` step of a child role).
+/// Dropping it closes stdin and kills the child.
+pub struct Interactive {
+    pub proc: Proc,
+    stdin: Option<std::process::ChildStdin>,
+}
+
+impl Interactive {
+    /// Spawns `cmd` with piped stdin and stdout; it must finish within `deadline`.
+    pub fn spawn(name: &str, mut cmd: Command, deadline: Duration) -> Interactive {
+        cmd.stdout(Stdio::piped()).stdin(Stdio::piped());
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        let out = child.stdout.take().map(BufReader::new);
+        let stdin = child.stdin.take();
+        let proc = Proc { child, name: name.to_string(), out, deadline: Instant::now() + deadline };
+        Interactive { proc, stdin }
+    }
+
+    /// Writes one line to the child's stdin.
+    pub fn send(&mut self, line: &str) {
+        use std::io::Write;
+        let name = &self.proc.name;
+        let stdin = self.stdin.as_mut().unwrap_or_else(|| panic!("{name}: stdin closed"));
+        writeln!(stdin, "{line}").and_then(|()| stdin.flush()).unwrap_or_else(|e| panic!("{name}: write: {e}"));
+    }
+
+    /// Sends `line`, then waits for a line containing `needle` and returns it.
+    pub fn ask(&mut self, line: &str, needle: &str) -> String {
+        self.send(line);
+        self.wait_for_line(needle)
+    }
+
+    /// See [`Proc::wait_for_line`].
+    pub fn wait_for_line(&mut self, needle: &str) -> String {
+        self.proc.wait_for_line(needle)
+    }
+
+    /// Closes stdin (EOF), then waits for a successful exit; returns the rest of stdout.
+    pub fn expect_success(mut self) -> String {
+        self.stdin.take();
+        let Interactive { proc, .. } = self;
+        proc.expect_success()
+    }
+
+    /// SIGKILL now and reap.
+    pub fn kill(mut self) {
+        self.stdin.take();
+        let Interactive { proc, .. } = self;
+        proc.kill()
+    }
+}
+
+/// Starts tests/qt/peer.py for Qt `qt` ("5" or "6") in command mode: commands
+/// are sent one per line with [`Interactive::send`]/[`Interactive::ask`].
+/// Waits for its `QT <version>` line, so a broken Qt install fails here, loudly.
+pub fn qt_peer_interactive(qt: &str, deadline: Duration) -> Interactive {
+    let mut cmd = Command::new(qt_python());
+    cmd.arg(repo_root().join("tests/qt/peer.py"))
+        .args(["--qt", qt, "--timeout", &deadline.as_secs().to_string()])
+        .env("QT_QPA_PLATFORM", "offscreen")
+        .env("PYTHONUNBUFFERED", "1")
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    let mut peer = Interactive::spawn(&format!("peer.py --qt {qt}"), cmd, deadline);
+    peer.wait_for_line("QT ");
+    peer
+}
+
+/// The command line [`spawn_role`] uses, for callers that adjust it (stdin, uid).
+pub fn role_command(role: &str, args: &[&str]) -> Command {
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut cmd = Command::new(exe);
+    cmd.args(["--exact", "child", "--nocapture", "--test-threads=1", "--quiet"])
+        .env("QIPC_CHILD_ROLE", role)
+        .env("QIPC_CHILD_ARGS", args.join("\x1f"));
+    cmd
+}
+
+/// [`spawn_role`] with stdin piped (the child reads lines with [`read_stdin_line`]).
+pub fn spawn_role_interactive(role: &str, args: &[&str], deadline: Duration) -> Interactive {
+    Interactive::spawn(&format!("child {role}"), role_command(role, args), deadline)
+}
+
+/// In a child: one line from stdin (None at EOF).
+pub fn read_stdin_line() -> Option<String> {
+    let mut line = String::new();
+    match std::io::stdin().read_line(&mut line) {
+        Ok(0) | Err(_) => None,
+        Ok(_) => Some(line.trim_end().to_string()),
+    }
+}
+
+/// The System V key `ftok` gives for a key file, if the file exists.
+pub fn sysv_ipc_key(path: &str, ftok_id: u8) -> Option<i32> {
+    let c = std::ffi::CString::new(path).ok()?;
+    // SAFETY: ftok reads a NUL-terminated path.
+    let key = unsafe { libc::ftok(c.as_ptr(), i32::from(ftok_id)) };
+    (key != -1).then_some(key)
+}
+
+fn sysv_table_rows(table: &str, ipc_key: i32) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(format!("/proc/sysvipc/{table}")).unwrap_or_default();
+    text.lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        .filter(|cols| cols.first().and_then(|k| k.parse::<i32>().ok()) == Some(ipc_key))
+        .collect()
+}
+
+/// The `nattch` of the System V segment of `key`, read from
+/// `/proc/sysvipc/shm` without attaching (so it changes nothing); None if
+/// there is no key file or no segment.
+pub fn sysv_shm_nattch(key: &NativeKey) -> Option<u64> {
+    let KeyType::SystemV { ftok_id } = key.key_type() else { return None };
+    let ipc_key = sysv_ipc_key(key.native_key(), ftok_id)?;
+    // Columns: key shmid perms size cpid lpid nattch ...
+    sysv_table_rows("shm", ipc_key).first().and_then(|cols| cols.get(6)).and_then(|n| n.parse().ok())
+}
+
+/// True if the lock semaphore of `key` exists (System V: key file and
+/// semaphore set; POSIX: `/dev/shm/sem.<name>`).
+pub fn lock_semaphore_exists(key: &NativeKey) -> bool {
+    let lock = key.lock_key();
+    match lock.key_type() {
+        KeyType::SystemV { ftok_id } => {
+            sysv_ipc_key(lock.native_key(), ftok_id).map(|k| !sysv_table_rows("sem", k).is_empty()).unwrap_or(false)
+        }
+        KeyType::PosixRealtime => {
+            std::path::Path::new(&format!("/dev/shm/sem.{}", lock.native_key().trim_start_matches('/'))).exists()
+        }
+        _ => false,
+    }
+}
+
+/// True if the segment of `key` exists, without attaching: System V via
+/// `/proc/sysvipc/shm`, POSIX via `/dev/shm`.
+pub fn segment_exists(key: &NativeKey) -> bool {
+    match key.key_type() {
+        KeyType::SystemV { .. } => sysv_shm_nattch(key).is_some(),
+        KeyType::PosixRealtime => {
+            std::path::Path::new(&format!("/dev/shm/{}", key.native_key().trim_start_matches('/'))).exists()
+        }
+        _ => false,
+    }
+}
+
+/// Hex of bytes, lowercase (the peer's format).
+pub fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Bytes from lowercase/uppercase hex; panics on bad input.
+pub fn from_hex(hex: &str) -> Vec<u8> {
+    let hex = hex.trim();
+    assert!(hex.len() % 2 == 0, "odd hex {hex:?}");
+    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex")).collect()
+}
+
+/// The text after `prefix` in a line the peer printed (`VALUE abcd` -> `abcd`).
+pub fn after<'a>(line: &'a str, prefix: &str) -> &'a str {
+    let i = line.find(prefix).unwrap_or_else(|| panic!("no {prefix:?} in {line:?}"));
+    line[i + prefix.len()..].trim()
 }

@@ -1,0 +1,247 @@
+//! **Do not start twice** (the seeds' "避免进程重复启动" use case): the first
+//! instance creates a small shared memory segment as a marker and keeps it
+//! until Ctrl-C or SIGTERM; a second instance finds it, says that one is
+//! already running, and exits with status 1.
+//!
+//! ```text
+//! cargo run -p qipc --example single_instance                           # legacy key "SingleInstanceExample" (System V)
+//! cargo run -p qipc --example single_instance -- --key MyApp            # another legacy key
+//! cargo run -p qipc --example single_instance -- --type posix           # the legacy key as a POSIX object
+//! cargo run -p qipc --example single_instance -- --native posix:/MyApp  # a native key (QNativeIpcKey text form)
+//! ```
+//!
+//! The classic Qt version (`if (!shm.create(1)) { already running; return; }`)
+//! breaks after a crash: the marker outlives a process killed with SIGKILL,
+//! and every later start believes another instance runs until somebody
+//! removes it by hand or reboots. Here a later start recovers by itself.
+//!
+//! # How an orphan is told from a live instance
+//!
+//! A live instance stays attached to its marker for its whole life; a dead
+//! one is detached by the kernel (System V: `shm_nattch` drops; POSIX: its
+//! descriptor and mapping go). So "is anybody attached?" is the liveness test,
+//! and it needs no pid, which could be reused after a crash:
+//!
+//! - System V: `CreateOptions::reclaim_orphan(true)`. When `create` meets an
+//!   existing segment whose attach count is 0, it removes it and creates a
+//!   fresh one. This is the seeds' "attach, then detach" clean-up, done in
+//!   one step.
+//! - POSIX: `create` always removes an object that no process has open or
+//!   mapped, then creates it anew (`reclaim_orphan(true)` is passed as well,
+//!   to say so).
+//!
+//! The check and the create run under the key's lock semaphore, which every
+//! qipc and Qt process takes around create, attach and detach. Two instances
+//! starting at once are therefore serialised: the first reclaims and
+//! attaches, the second then sees an attach count of 1 and backs off. A
+//! second instance that briefly attaches to read the running one's pid (see
+//! below) can never make a live marker look orphaned, because the first
+//! instance's own attachment keeps the count at 1 or more.
+//!
+//! Two limits remain. A System V lock held by a killed process is released by
+//! the kernel (`SEM_UNDO`), but a POSIX semaphore is not: an instance killed
+//! in the microseconds while it writes its pid under the lock leaves the POSIX
+//! lock taken, and the next start waits for it. And a marker that a *Qt*
+//! program keeps is detected the same way, as Qt also stays attached.
+//!
+//! The marker holds the first instance's pid (a big-endian `quint32`, as
+//! QDataStream writes it), which a second instance reports.
+
+use std::{io::Write, mem::MaybeUninit, process::ExitCode};
+
+use qipc::{AccessMode, CreateOptions, ErrorKind, KeyType, NativeKey, SharedMemory};
+
+const DEFAULT_KEY: &str = "SingleInstanceExample";
+const USAGE: &str = "usage: single_instance [--key KEY] [--type systemv|posix] | [--native NATIVE]
+Runs until SIGINT/SIGTERM unless another instance with the same key runs (then exits 1).
+  --key KEY        legacy key, as QSharedMemory(KEY); default \"SingleInstanceExample\"
+  --type TYPE      the kind of object the legacy key names: systemv (default, as Qt on Linux)
+                   or posix (as a Qt built with QT_POSIX_IPC, or Qt 6's legacyNativeKey(KEY, PosixRealtime))
+  --native NATIVE  a native key in QNativeIpcKey text form (posix:/NAME, systemv:/path/to/file);
+                   a bare NAME means posix:NAME, as QNativeIpcKey(NAME) in Qt 6";
+
+/// Exit status of a second instance.
+const ALREADY_RUNNING: u8 = 1;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let key = match parse_key(&args) {
+        Ok(Some(key)) => key,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("single_instance: {message}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let described = match key.legacy_key() {
+        Some(legacy) => format!("legacy key {legacy:?}, {}", kind_of(&key)),
+        None => format!("native key {key}"),
+    };
+
+    // Block the termination signals before creating the marker, so that a
+    // signal arriving early is taken by the wait below and we detach.
+    let signals = match TerminationSignals::block() {
+        Ok(signals) => signals,
+        Err(err) => {
+            eprintln!("single_instance: cannot block SIGINT/SIGTERM: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+
+    let mut marker = SharedMemory::with_native_key(key.clone());
+    let options = CreateOptions::new().reclaim_orphan(true);
+    match marker.create_with(4, AccessMode::ReadWrite, &options) {
+        Ok(()) => {}
+        Err(err) if err.kind() == ErrorKind::AlreadyExists => {
+            let pid = running_pid(&key).map_or_else(String::new, |pid| format!(" (pid {pid})"));
+            eprintln!(
+                "single_instance: another instance is already running{pid} ({described}); not starting a second one."
+            );
+            return ExitCode::from(ALREADY_RUNNING);
+        }
+        Err(err) => {
+            eprintln!("single_instance: cannot create the instance marker ({described}): {err}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let pid = std::process::id();
+    if let Err(err) = marker.lock().and_then(|mut guard| guard.write_at(0, &pid.to_be_bytes())) {
+        eprintln!("single_instance: cannot write the instance marker ({described}): {err}");
+        return ExitCode::FAILURE;
+    }
+
+    say(format_args!("running (pid {pid}) with {described}; stop with Ctrl-C or SIGTERM"));
+    let signal = signals.wait();
+    say(format_args!("single_instance: got {}, exiting", signal_name(signal)));
+    match marker.detach() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("single_instance: detach failed: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `Ok(None)` for `--help`.
+fn parse_key(args: &[String]) -> Result<Option<NativeKey>, String> {
+    let (mut legacy, mut key_type, mut native) = (None, None, None);
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().cloned().ok_or_else(|| format!("{name} needs a value"));
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--key" if legacy.is_none() => legacy = Some(value("--key")?),
+            "--type" if key_type.is_none() => {
+                key_type = Some(match value("--type")?.as_str() {
+                    "systemv" | "sysv" => KeyType::SYSTEM_V,
+                    "posix" => KeyType::PosixRealtime,
+                    other => return Err(format!("unknown key type {other:?} (expected systemv or posix)")),
+                })
+            }
+            "--native" if native.is_none() => native = Some(parse_native(&value("--native")?)?),
+            "--key" | "--type" | "--native" => return Err(format!("{arg} given twice")),
+            other => return Err(format!("unexpected argument {other:?}")),
+        }
+    }
+    match native {
+        Some(_) if legacy.is_some() || key_type.is_some() => {
+            Err("--native names the key by itself; do not combine it with --key or --type".to_string())
+        }
+        Some(native) => Ok(Some(native)),
+        None => Ok(Some(NativeKey::legacy_shared_memory(
+            legacy.as_deref().unwrap_or(DEFAULT_KEY),
+            key_type.unwrap_or(KeyType::LEGACY_DEFAULT),
+        ))),
+    }
+}
+
+/// `posix:NAME`, `systemv:/path` (QNativeIpcKey text form), or a bare POSIX name.
+fn parse_native(text: &str) -> Result<NativeKey, String> {
+    if text.contains(':') {
+        NativeKey::from_string(text).map_err(|err| err.to_string())
+    } else if text.is_empty() {
+        Err("--native needs a non-empty name".to_string())
+    } else {
+        Ok(NativeKey::posix(text))
+    }
+}
+
+/// "System V" or "POSIX", and where the object lives.
+fn kind_of(key: &NativeKey) -> String {
+    match key.key_type() {
+        KeyType::PosixRealtime => format!("POSIX /dev/shm/{}", key.native_key().trim_start_matches('/')),
+        _ => format!("System V, key file {}", key.native_key()),
+    }
+}
+
+/// The pid the running instance wrote into its marker, if it can be read.
+fn running_pid(key: &NativeKey) -> Option<u32> {
+    let mut marker = SharedMemory::with_native_key(key.clone());
+    marker.attach(AccessMode::ReadOnly).ok()?;
+    let mut pid = [0u8; 4];
+    let read = marker.lock().and_then(|guard| guard.read_at(0, &mut pid));
+    let _ = marker.detach();
+    read.ok()?;
+    Some(u32::from_be_bytes(pid)).filter(|&pid| pid != 0)
+}
+
+/// Prints a line, ignoring a closed stdout, so that a vanished terminal or
+/// pipe never keeps us from detaching.
+fn say(args: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stdout(), "{args}");
+}
+
+/// SIGINT, SIGTERM and SIGHUP, blocked so that [`TerminationSignals::wait`]
+/// can take them synchronously instead of having them kill the process.
+struct TerminationSignals(libc::sigset_t);
+
+impl TerminationSignals {
+    /// Blocks the signals in the calling thread. Call it from `main` before
+    /// any thread starts, so that every thread inherits the mask and the
+    /// signals stay pending until [`wait`](TerminationSignals::wait).
+    fn block() -> std::io::Result<TerminationSignals> {
+        let mut set = MaybeUninit::<libc::sigset_t>::uninit();
+        // SAFETY: sigemptyset initialises the sigset_t it is given; the
+        // pointer refers to a live local of the right type.
+        unsafe { libc::sigemptyset(set.as_mut_ptr()) };
+        // SAFETY: initialised by sigemptyset just above.
+        let mut set = unsafe { set.assume_init() };
+        for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            // SAFETY: `set` is an initialised sigset_t and `signal` a valid
+            // signal number, so sigaddset cannot fail or write out of bounds.
+            unsafe { libc::sigaddset(&mut set, signal) };
+        }
+        // SAFETY: pthread_sigmask only reads `set` (initialised) and is given
+        // no old-mask pointer; changing this thread's mask is always sound.
+        let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+        if rc != 0 {
+            return Err(std::io::Error::from_raw_os_error(rc));
+        }
+        Ok(TerminationSignals(set))
+    }
+
+    /// Waits until one of the signals arrives and returns its number.
+    fn wait(&self) -> libc::c_int {
+        loop {
+            let mut signal: libc::c_int = 0;
+            // SAFETY: `self.0` is an initialised set of signals that `block`
+            // blocked; `signal` is a live out-parameter.
+            let rc = unsafe { libc::sigwait(&self.0, &mut signal) };
+            if rc == 0 {
+                return signal;
+            }
+        }
+    }
+}
+
+fn signal_name(signal: libc::c_int) -> &'static str {
+    match signal {
+        libc::SIGINT => "SIGINT",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGHUP => "SIGHUP",
+        _ => "a signal",
+    }
+}
