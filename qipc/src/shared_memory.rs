@@ -348,7 +348,10 @@ impl SharedMemory {
     /// For POSIX keys the memory is reserved now (`posix_fallocate`), so a
     /// full `/dev/shm` is an error here, not a SIGBUS later. A POSIX object
     /// that exists but that no process has open (left by a crash, or by a Qt
-    /// process, which never removes them) is removed and created anew.
+    /// process, which never removes them) is removed and created anew, and
+    /// its lock semaphore with it: a process killed inside `lock()` leaves
+    /// that semaphore at 0, and a POSIX semaphore has no owner to give it
+    /// back, so waiting on it would never end.
     ///
     /// # Errors
     /// - [`ErrorKind::InvalidSize`]: `size` is 0 or above the kernel's limit;
@@ -403,12 +406,12 @@ impl SharedMemory {
             ));
         }
         let sem_mode = match self.key.key_type() {
-            // A POSIX semaphore whose segment is gone was left by a crash,
-            // perhaps at 0: replace it, as Qt's Create mode does. (Only
-            // decided when this object has not opened its lock yet.)
-            KeyType::PosixRealtime
-                if self.lock_sem.get().is_none()
-                    && posix::stat_path(&posix::shm_path(self.key.native_key())).is_err() => {
+            // A POSIX semaphore whose segment is gone, or whose segment no
+            // process has open any more, was left by a crash, perhaps at 0
+            // (a holder killed inside lock()): replace it, as Qt's Create
+            // mode does, instead of waiting forever for a dead holder.
+            // (Only decided when this object has not opened its lock yet.)
+            KeyType::PosixRealtime if self.lock_sem.get().is_none() && posix_unused(self.key.native_key()) => {
                 SemaphoreMode::Create
             }
             _ => SemaphoreMode::Open,
@@ -1217,6 +1220,15 @@ pub(crate) fn posix_reclaim_orphan(name: &str) -> bool {
         return false;
     }
     posix_unlink_if_same(name, &fd)
+}
+
+/// True if the POSIX object `name` does not exist, or exists but no process
+/// has it open or mapped (the lease probe). Nothing is removed.
+fn posix_unused(name: &str) -> bool {
+    match posix::shm_open(name, libc::O_RDONLY, 0) {
+        Ok(fd) => !posix::others_have_open(&fd).unwrap_or(true),
+        Err(e) => e.raw_os_error() == Some(libc::ENOENT),
+    }
 }
 
 /// Unlinks `name` only if it still refers to the file open as `fd` (it may
