@@ -486,10 +486,27 @@ struct PosixSem {
     created: AtomicBool,
 }
 
+/// Why the kernel refuses a POSIX semaphore name: the file is
+/// `/dev/shm/sem.<name without its slash>`, at most 255 bytes.
+fn bad_posix_name(name: &str) -> String {
+    let bare = name.strip_prefix('/').unwrap_or(name);
+    if bare.len() > 251 {
+        format!("bad name: {name:?} is {} bytes, at most 251 fit (the file is sem.<name>)", bare.len())
+    } else if bare.contains('/') {
+        format!("bad name: {name:?} contains a '/' after the first character")
+    } else if bare.is_empty() {
+        "bad name: the name is empty".to_string()
+    } else {
+        format!("bad name: {name:?}")
+    }
+}
+
 impl PosixSem {
     fn open(name: &str, initial: i32, mode: SemaphoreMode, op: &'static str) -> Result<PosixSem> {
         let map = |e: std::io::Error| match e.raw_os_error() {
-            Some(libc::EINVAL) | Some(libc::ENAMETOOLONG) => Error::with_kind(ErrorKind::KeyError, op, e),
+            Some(libc::EINVAL) | Some(libc::ENAMETOOLONG) => {
+                Error::with_kind(ErrorKind::KeyError, op, e).detail(bad_posix_name(name))
+            }
             _ => Error::from_io(op, e),
         };
         let value = u32::try_from(initial.max(0)).unwrap_or(0);

@@ -236,8 +236,18 @@ pub enum HugePages {
 enum Segment {
     /// `key` is the ftok value computed at attach; detach reuses it, as Qt
     /// does, instead of stat-ing the key file again.
-    SysV { path: String, key: libc::key_t, region: Region, mode: AccessMode },
-    Posix { name: String, fd: OwnedFd, region: Region, mode: AccessMode },
+    SysV {
+        path: String,
+        key: libc::key_t,
+        region: Region,
+        mode: AccessMode,
+    },
+    Posix {
+        name: String,
+        fd: OwnedFd,
+        region: Region,
+        mode: AccessMode,
+    },
 }
 
 impl Segment {
@@ -453,12 +463,40 @@ impl SharedMemory {
     /// ```
     #[doc(alias = "shmat")]
     pub fn attach(&mut self, mode: AccessMode) -> Result<()> {
+        self.attach_with(mode, Wait::Block, "SharedMemory::attach")
+    }
+
+    /// [`attach`](SharedMemory::attach), waiting at most `timeout` for the
+    /// lock that attach takes (Qt's protocol). Qt waits without limit; this
+    /// bounds the wait when a POSIX lock holder may have died (a POSIX
+    /// semaphore is not given back when its holder dies).
+    ///
+    /// # Errors
+    /// As [`attach`](SharedMemory::attach); a time-out is
+    /// [`ErrorKind::LockError`].
+    ///
+    /// # Example
+    /// ```
+    /// use qipc::{AccessMode, ErrorKind, SharedMemory};
+    /// use std::time::Duration;
+    /// # let key = format!("qipc-doc-attach-timeout-{}", std::process::id());
+    /// let mut a = SharedMemory::new(&key);
+    /// a.create(64, AccessMode::ReadWrite)?;
+    /// let mut b = SharedMemory::new(&key);
+    /// b.attach_timeout(AccessMode::ReadOnly, Duration::from_secs(5))?;
+    /// # Ok::<(), qipc::Error>(())
+    /// ```
+    pub fn attach_timeout(&mut self, mode: AccessMode, timeout: Duration) -> Result<()> {
+        self.attach_with(mode, Wait::Timeout(timeout), "SharedMemory::attach_timeout")
+    }
+
+    fn attach_with(&mut self, mode: AccessMode, wait: Wait, op: &'static str) -> Result<()> {
         const OP: &str = "SharedMemory::attach";
         if self.segment.is_some() {
-            return Err(Error::new(ErrorKind::AlreadyExists, OP, "already attached"));
+            return Err(Error::new(ErrorKind::AlreadyExists, op, "already attached"));
         }
-        self.check_key(OP)?;
-        let _locker = self.locker(SemaphoreMode::Open, OP)?;
+        self.check_key(op)?;
+        let _locker = self.locker_with(SemaphoreMode::Open, op, wait)?;
         let segment = match self.key.key_type() {
             KeyType::SystemV { ftok_id } => sysv_attach(self.key.native_key(), ftok_id, mode)?,
             KeyType::PosixRealtime => posix_attach(self.key.native_key(), mode)?,
@@ -476,6 +514,13 @@ impl SharedMemory {
     /// [`ErrorKind::LockError`] if the lock cannot be taken. The mapping is
     /// gone either way once this returns `Ok`.
     ///
+    /// Like Qt, detach takes the lock without a time limit. With a POSIX
+    /// key whose lock holder died inside `lock()`, that wait never ends
+    /// (POSIX semaphores have no undo). Dropping a `SharedMemory` waits at
+    /// most 10 seconds for a POSIX lock and then unmaps without the
+    /// last-detacher clean-up; the next `create` or `qipc gc` reclaims the
+    /// object once nobody has it open.
+    ///
     /// # Example
     /// ```
     /// use qipc::{AccessMode, ErrorKind, SharedMemory};
@@ -488,11 +533,15 @@ impl SharedMemory {
     /// ```
     #[doc(alias = "shmdt")]
     pub fn detach(&mut self) -> Result<()> {
+        self.detach_with(Wait::Block)
+    }
+
+    fn detach_with(&mut self, wait: Wait) -> Result<()> {
         const OP: &str = "SharedMemory::detach";
         if self.segment.is_none() {
             return Err(Error::new(ErrorKind::NotFound, OP, "not attached"));
         }
-        let _locker = self.locker(SemaphoreMode::Open, OP)?;
+        let _locker = self.locker_with(SemaphoreMode::Open, OP, wait)?;
         let segment = self.segment.take();
         let removed = match segment {
             Some(Segment::SysV { path, key, region, .. }) => sysv_detach(&path, key, region)?,
@@ -737,6 +786,12 @@ impl SharedMemory {
     /// Takes the lock around create/attach/detach, unless this object holds
     /// it already.
     fn locker(&self, mode: SemaphoreMode, op: &'static str) -> Result<Locker> {
+        self.locker_with(mode, op, Wait::Block)
+    }
+
+    /// As [`locker`](SharedMemory::locker), waiting as `wait` says; not
+    /// getting the lock in time is a [`ErrorKind::LockError`].
+    fn locker_with(&self, mode: SemaphoreMode, op: &'static str, wait: Wait) -> Result<Locker> {
         if mode == SemaphoreMode::Create {
             // A fresh object for a stale POSIX semaphore: replace it.
             if self.lock_sem.get().is_none() {
@@ -747,8 +802,26 @@ impl SharedMemory {
             return Ok(Locker { sem: None, op });
         }
         let sem = Arc::clone(self.lock_semaphore(SemaphoreMode::Open, op)?);
-        sem.acquire_with(Wait::Block, op).map_err(|e| lock_error(op, e))?;
+        if !sem.acquire_with(wait, op).map_err(|e| lock_error(op, e))? {
+            return Err(Error::new(
+                ErrorKind::LockError,
+                op,
+                "unable to lock: timed out waiting for the lock (a POSIX lock whose holder died is never given back)",
+            ));
+        }
         Ok(Locker { sem: Some(sem), op })
+    }
+}
+
+/// Unmaps a segment without the lock and without removing anything.
+fn sys_unmap(segment: Segment) -> std::io::Result<()> {
+    match segment {
+        Segment::SysV { region, .. } => sysv::shmdt(region),
+        Segment::Posix { region, fd, .. } => {
+            let res = posix::munmap(region);
+            drop(fd);
+            res
+        }
     }
 }
 
@@ -775,12 +848,28 @@ impl Drop for Locker {
     }
 }
 
+/// How long a drop waits for a POSIX lock before it gives up on the
+/// last-detacher clean-up (System V locks are given back by the kernel when
+/// their holder dies, so drop waits for them as Qt does).
+const DROP_POSIX_LOCK_WAIT: Duration = Duration::from_secs(10);
+
 impl Drop for SharedMemory {
     fn drop(&mut self) {
         if self.segment.is_some() {
             // Errors cannot be reported from drop; the segment is unmapped
             // by the kernel at exit in any case.
-            let _ = self.detach();
+            let wait = match self.key.key_type() {
+                KeyType::PosixRealtime if !self.locked.load(Ordering::Acquire) => Wait::Timeout(DROP_POSIX_LOCK_WAIT),
+                _ => Wait::Block,
+            };
+            if self.detach_with(wait).is_err() {
+                // A POSIX lock stuck by a dead holder: unmap without it and
+                // without removing anything (the next create, or `qipc gc`,
+                // reclaims the object once nobody has it open).
+                if let Some(segment) = self.segment.take() {
+                    let _ = sys_unmap(segment);
+                }
+            }
         }
         if self.locked.load(Ordering::Acquire) {
             let _ = self.release_lock("SharedMemory::drop");

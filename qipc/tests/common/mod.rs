@@ -252,7 +252,7 @@ pub fn qt_peer(script: &str, args: &[&str], deadline: Duration) -> Proc {
 
 /// A child process whose stdin is a pipe: lines sent with [`Interactive::send`]
 /// drive it (tests/qt/peer.py commands, or a `wait` step of a child role).
-/// Dropping it closes stdin and kills the child.
+/// Dropping it kills the child, then closes stdin (fields drop in order).
 pub struct Interactive {
     pub proc: Proc,
     stdin: Option<std::process::ChildStdin>,
@@ -295,11 +295,11 @@ impl Interactive {
         proc.expect_success()
     }
 
-    /// SIGKILL now and reap.
+    /// SIGKILL now and reap. Stdin is closed only afterwards: an EOF first
+    /// would let the child exit cleanly (detaching) before the signal lands.
     pub fn kill(mut self) {
-        self.stdin.take();
-        let Interactive { proc, .. } = self;
-        proc.kill()
+        let _ = self.proc.child.kill();
+        let _ = self.proc.child.wait();
     }
 }
 
