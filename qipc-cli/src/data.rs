@@ -1,10 +1,13 @@
 //! `share`, `read`, `write`, `lock`.
 
-use std::io::{Read, Write};
+use std::{
+    io::{Read, Write},
+    time::Duration,
+};
 
 use qipc::{
     datastream::{DataStreamReader, DataStreamWriter},
-    inspect, AccessMode, NativeKey, SharedMemory,
+    inspect, AccessMode, NativeKey, SharedMemory, SharedMemoryGuard,
 };
 
 use crate::{args::Args, signals, CliError, CliResult};
@@ -78,25 +81,41 @@ pub fn share(argv: &[String]) -> CliResult {
 struct Attachment {
     shm: Option<SharedMemory>,
     preserve: bool,
+    /// `--timeout`: the longest wait for the lock (attach and lock).
+    timeout: Option<Duration>,
 }
 
 impl Attachment {
-    fn open(key: NativeKey, mode: AccessMode, op: &str) -> Result<Attachment, CliError> {
+    fn open(key: NativeKey, mode: AccessMode, op: &str, timeout: Option<Duration>) -> Result<Attachment, CliError> {
         let preserve = inspect::info(&key)
             .ok()
             .and_then(|i| i.segment_object().map(|o| o.state == inspect::State::Orphaned))
             .unwrap_or(false);
         let mut shm = SharedMemory::with_native_key(key);
-        shm.attach(mode).map_err(|e| CliError::qipc(op, e))?;
-        Ok(Attachment { shm: Some(shm), preserve })
+        match timeout {
+            Some(t) => shm.attach_timeout(mode, t),
+            None => shm.attach(mode),
+        }
+        .map_err(|e| CliError::qipc(op, e))?;
+        Ok(Attachment { shm: Some(shm), preserve, timeout })
     }
 
     fn shm(&self) -> &SharedMemory {
         self.shm.as_ref().expect("attached")
     }
 
-    fn shm_mut(&mut self) -> &mut SharedMemory {
-        self.shm.as_mut().expect("attached")
+    /// Takes the segment's lock, waiting at most `--timeout` if given.
+    fn lock(&self, op: &str) -> Result<SharedMemoryGuard<'_>, CliError> {
+        match self.timeout {
+            None => self.shm().lock().map_err(|e| CliError::qipc(op, e)),
+            Some(t) => self.shm().lock_timeout(t).map_err(|e| CliError::qipc(op, e))?.ok_or_else(|| {
+                CliError::failed(
+                    op,
+                    "LockError",
+                    format!("SharedMemory::lock_timeout: the lock was not free within {t:?}"),
+                )
+            }),
+        }
     }
 
     fn close(mut self, op: &str) -> CliResult {
@@ -138,7 +157,7 @@ fn slice_range(a: &Args, len: usize, op: &str) -> Result<(usize, usize), CliErro
 
 pub fn read(argv: &[String]) -> CliResult {
     const OP: &str = "read";
-    let a = Args::parse(OP, argv, &["--native", "--type", "--as", "--offset", "--len", "--out"], &[])?;
+    let a = Args::parse(OP, argv, &["--native", "--type", "--as", "--offset", "--len", "--out", "--timeout"], &[])?;
     a.max_positionals(1)?;
     let key = crate::key_from_args(&a)?;
     let format = a.value("--as").unwrap_or("raw");
@@ -148,9 +167,9 @@ pub fn read(argv: &[String]) -> CliResult {
     if format == "qimage" && a.value("--out").is_none() {
         return Err(a.usage("--as qimage needs --out FILE.png"));
     }
-    let att = Attachment::open(key, AccessMode::ReadOnly, OP)?;
+    let att = Attachment::open(key, AccessMode::ReadOnly, OP, a.duration("--timeout")?)?;
     let bytes = {
-        let guard = att.shm().lock().map_err(|e| CliError::qipc(OP, e))?;
+        let guard = att.lock(OP)?;
         let (offset, n) = slice_range(&a, guard.len(), OP)?;
         let mut buf = vec![0u8; n];
         guard.read_at(offset, &mut buf).map_err(|e| CliError::qipc(OP, e))?;
@@ -218,14 +237,19 @@ fn hexdump(bytes: &[u8]) -> String {
 
 pub fn write(argv: &[String]) -> CliResult {
     const OP: &str = "write";
-    let a = Args::parse(OP, argv, &["--native", "--type", "--offset", "--text", "--qstring", "--file"], &["--stdin"])?;
+    let a = Args::parse(
+        OP,
+        argv,
+        &["--native", "--type", "--offset", "--text", "--qstring", "--file", "--timeout"],
+        &["--stdin"],
+    )?;
     a.max_positionals(1)?;
     let key = crate::key_from_args(&a)?;
     let offset = a.number("--offset")?.unwrap_or(0);
     let data = payload(&a, OP)?;
-    let mut att = Attachment::open(key, AccessMode::ReadWrite, OP)?;
+    let att = Attachment::open(key, AccessMode::ReadWrite, OP, a.duration("--timeout")?)?;
     let result = (|| {
-        let mut guard = att.shm_mut().lock().map_err(|e| CliError::qipc(OP, e))?;
+        let mut guard = att.lock(OP)?;
         let len = guard.len();
         if offset.checked_add(data.len()).map_or(true, |end| end > len) {
             return Err(CliError::failed(

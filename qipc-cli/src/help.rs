@@ -60,13 +60,13 @@ const COMMANDS: &[(&str, &str, &str, &str)] = &[
     (
         "read",
         "attach, lock, copy the segment (or a part), detach; print or decode it",
-        "qipc read (KEY | --native NATIVE) [--as raw|hex|qstring|qbytearray|qimage]\n          [--offset N] [--len N] [--out FILE] [--type systemv|posix]\n\n  --as qimage needs --out FILE.png and prints width, height and Qt's format name.\nAn orphaned segment (nobody attached) is left in place, not removed.",
+        "qipc read (KEY | --native NATIVE) [--as raw|hex|qstring|qbytearray|qimage]\n          [--offset N] [--len N] [--out FILE] [--type systemv|posix]\n          [--timeout DURATION]\n\n  --timeout D  wait at most D for the lock (Qt waits forever; a POSIX lock whose holder died is never freed)\n  --as qimage needs --out FILE.png and prints width, height and Qt's format name.\nAn orphaned segment (nobody attached) is left in place, not removed.",
         "qipc read SharedMemoryExample --as qstring\nqipc read --native posix:QSharedMemoryExample --as qimage --out image.png",
     ),
     (
         "write",
         "write data into an existing segment under its lock",
-        "qipc write (KEY | --native NATIVE) [--offset N] (--text S | --qstring S | --file F | --stdin)\n           [--type systemv|posix]\n\nData that does not fit is an error and nothing is written.",
+        "qipc write (KEY | --native NATIVE) [--offset N] (--text S | --qstring S | --file F | --stdin)\n           [--type systemv|posix] [--timeout DURATION]\n\nData that does not fit is an error and nothing is written.",
         "qipc write SharedMemoryExample --qstring \"Hello again\"",
     ),
     (
