@@ -628,10 +628,24 @@ impl DataStreamWriter {
         }
     }
 
-    /// Writes a `QVariant`.
+    /// Writes a `QVariant`, with the null flag 1 only for [`QVariant::Invalid`]
+    /// (what Qt writes for variants made from a value).
     pub fn write_qvariant(&mut self, v: &QVariant) {
+        self.write_qvariant_with_null_flag(v, matches!(v, QVariant::Invalid));
+    }
+
+    /// Writes a `QVariant` with an explicit null flag. Qt 5 writes 1 for a typed
+    /// null variant such as `QVariant(QVariant::Int)` (then the default value).
+    ///
+    /// ```
+    /// use qipc::datastream::{DataStreamWriter, QVariant};
+    /// let mut out = DataStreamWriter::new();
+    /// out.write_qvariant_with_null_flag(&QVariant::Int(0), true);
+    /// assert_eq!(out.into_bytes(), [0, 0, 0, 2, 1, 0, 0, 0, 0]);
+    /// ```
+    pub fn write_qvariant_with_null_flag(&mut self, v: &QVariant, is_null: bool) {
         self.write_u32(v.type_id());
-        self.write_bool(matches!(v, QVariant::Invalid));
+        self.write_bool(is_null);
         match v {
             QVariant::Invalid => {}
             QVariant::Bool(b) => self.write_bool(*b),
@@ -927,8 +941,23 @@ impl<'a> DataStreamReader<'a> {
         self.read::<Vec<String>>()
     }
 
-    /// Reads a `QVariant`.
+    /// Reads a `QVariant` (its null flag is read and dropped; Qt reads the
+    /// value whatever the flag says).
     pub fn read_qvariant(&mut self) -> Result<QVariant, DecodeError> {
+        self.read_qvariant_with_null_flag().map(|(v, _)| v)
+    }
+
+    /// Reads a `QVariant` and its null flag.
+    ///
+    /// ```
+    /// use qipc::datastream::{DataStreamReader, QVariant};
+    /// // Qt 5: out << QVariant(QVariant::String)
+    /// let bytes = [0, 0, 0, 10, 1, 0xff, 0xff, 0xff, 0xff];
+    /// let (v, is_null) = DataStreamReader::new(&bytes).read_qvariant_with_null_flag()?;
+    /// assert_eq!((v, is_null), (QVariant::String(None), true));
+    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// ```
+    pub fn read_qvariant_with_null_flag(&mut self) -> Result<(QVariant, bool), DecodeError> {
         let start = self.pos;
         let r = self.read_qvariant_inner(start);
         if r.is_err() {
@@ -937,10 +966,10 @@ impl<'a> DataStreamReader<'a> {
         r
     }
 
-    fn read_qvariant_inner(&mut self, start: usize) -> Result<QVariant, DecodeError> {
+    fn read_qvariant_inner(&mut self, start: usize) -> Result<(QVariant, bool), DecodeError> {
         let type_id = self.read_u32().map_err(|e| self.err(start, "QVariant", e.kind))?;
-        let _is_null = self.read_bool().map_err(|e| self.err(start, "QVariant", e.kind))?;
-        Ok(match type_id {
+        let is_null = self.read_bool().map_err(|e| self.err(start, "QVariant", e.kind))?;
+        let v = match type_id {
             0 => QVariant::Invalid,
             1 => QVariant::Bool(self.read_bool()?),
             2 => QVariant::Int(self.read_i32()?),
@@ -965,7 +994,8 @@ impl<'a> DataStreamReader<'a> {
                 r?
             }
             t => return Err(self.err(start, "QVariant", DecodeErrorKind::UnsupportedVariantType(t))),
-        })
+        };
+        Ok((v, is_null))
     }
 
     /// Reads a `QImage`: marker 0 gives the null image, marker 1 a PNG file

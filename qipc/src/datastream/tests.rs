@@ -394,3 +394,19 @@ fn writer_size_prefix_rules() {
     let b = unhex("fffffffe 0000000000000001 61");
     assert_eq!(DataStreamReader::new(&b).read_qbytearray().unwrap(), Some(b"a".to_vec()));
 }
+
+#[test]
+fn qt5_typed_null_variants() {
+    // PyQt5 (Qt 5.15): out << QVariant(QVariant::String) << QVariant(QVariant::Int)
+    let b = unhex("0000000a01ffffffff 000000020100000000");
+    let mut r = DataStreamReader::with(&b, Version::QT_5_15, ByteOrder::BigEndian);
+    let a = r.read_qvariant_with_null_flag().unwrap();
+    let c = r.read_qvariant_with_null_flag().unwrap();
+    assert_eq!(a, (QVariant::String(None), true));
+    assert_eq!(c, (QVariant::Int(0), true));
+    let mut w = DataStreamWriter::with(Version::QT_5_15, ByteOrder::BigEndian);
+    w.write_qvariant_with_null_flag(&a.0, a.1);
+    w.write_qvariant_with_null_flag(&c.0, c.1);
+    assert_eq!(w.into_bytes(), b);
+    assert_eq!(DataStreamReader::new(&b).read::<QVariant>().unwrap(), QVariant::String(None));
+}
