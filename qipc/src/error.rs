@@ -54,6 +54,14 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// The kind for an OS error number, by Qt's table.
+    ///
+    /// # Example
+    /// ```
+    /// use qipc::ErrorKind;
+    /// assert_eq!(ErrorKind::from_errno(libc::EEXIST), ErrorKind::AlreadyExists);
+    /// assert_eq!(ErrorKind::from_errno(libc::ENOSPC), ErrorKind::OutOfResources);
+    /// assert_eq!(ErrorKind::from_errno(libc::EBADF), ErrorKind::Unknown);
+    /// ```
     pub fn from_errno(errno: i32) -> ErrorKind {
         match errno {
             libc::EACCES | libc::EPERM => ErrorKind::PermissionDenied,
@@ -66,6 +74,14 @@ impl ErrorKind {
     }
 
     /// A short name of the kind, as Qt spells the enumerator.
+    ///
+    /// # Example
+    /// ```
+    /// use qipc::ErrorKind;
+    /// assert_eq!(ErrorKind::NotFound.as_str(), "NotFound");
+    /// assert_eq!(ErrorKind::Unknown.as_str(), "UnknownError"); // Qt's QSharedMemory::UnknownError
+    /// assert_eq!(ErrorKind::LockError.to_string(), "LockError");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::PermissionDenied => "PermissionDenied",
@@ -126,17 +142,42 @@ pub struct Error {
 
 impl Error {
     /// An error with an explicit description and no OS error.
+    ///
+    /// # Example
+    /// ```
+    /// use qipc::{Error, ErrorKind};
+    /// let err = Error::new(ErrorKind::LockError, "Writer::publish", "the segment is busy");
+    /// assert_eq!(err.to_string(), "Writer::publish: the segment is busy");
+    /// assert_eq!(err.raw_os_error(), None);
+    /// ```
     pub fn new(kind: ErrorKind, op: impl Into<Cow<'static, str>>, detail: impl Into<Cow<'static, str>>) -> Error {
         Error { kind, op: op.into(), detail: detail.into(), source: None }
     }
 
     /// An error from an OS error, mapped with Qt's table (see [`ErrorKind`]).
+    ///
+    /// # Example
+    /// ```
+    /// use qipc::{Error, ErrorKind};
+    /// let err = Error::from_io("SharedMemory::create", std::io::Error::from_raw_os_error(libc::EEXIST));
+    /// assert_eq!(err.kind(), ErrorKind::AlreadyExists);
+    /// assert_eq!(err.to_string(), "SharedMemory::create: already exists");
+    /// ```
     pub fn from_io(op: impl Into<Cow<'static, str>>, err: io::Error) -> Error {
         let kind = err.raw_os_error().map_or(ErrorKind::Unknown, ErrorKind::from_errno);
         Error::with_kind(kind, op, err)
     }
 
     /// An error from an OS error, with the kind chosen by the caller.
+    ///
+    /// # Example
+    /// ```
+    /// use qipc::{Error, ErrorKind};
+    /// let os = std::io::Error::from_raw_os_error(libc::EINVAL);
+    /// let err = Error::with_kind(ErrorKind::KeyError, "shm_open", os);
+    /// assert_eq!(err.kind(), ErrorKind::KeyError); // from_io would say Unknown
+    /// assert_eq!(err.description(), "key error: Invalid argument");
+    /// ```
     pub fn with_kind(kind: ErrorKind, op: impl Into<Cow<'static, str>>, err: io::Error) -> Error {
         let detail: Cow<'static, str> = match kind {
             ErrorKind::Unknown | ErrorKind::KeyError | ErrorKind::InvalidSize => {
@@ -154,21 +195,52 @@ impl Error {
     }
 
     /// The kind of error.
+    ///
+    /// # Example
+    /// ```
+    /// use qipc::{AccessMode, ErrorKind, SharedMemory};
+    /// let err = SharedMemory::new("").attach(AccessMode::ReadWrite).unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::KeyError);
+    /// ```
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }
 
     /// The operation that failed, such as `SharedMemory::attach (shmget)`.
+    ///
+    /// # Example
+    /// ```
+    /// use qipc::{AccessMode, NativeKey, SharedMemory};
+    /// let mut shm = SharedMemory::with_native_key(NativeKey::posix("/qipc-doc-operation-nobody-made-this"));
+    /// let err = shm.attach(AccessMode::ReadWrite).unwrap_err();
+    /// assert_eq!(err.operation(), "SharedMemory::attach (shm_open)");
+    /// ```
     pub fn operation(&self) -> &str {
         &self.op
     }
 
     /// The description, without the operation: `already exists`.
+    ///
+    /// # Example
+    /// ```
+    /// use qipc::{AccessMode, NativeKey, SharedMemory};
+    /// let mut shm = SharedMemory::with_native_key(NativeKey::posix("/qipc-doc-description-nobody-made-this"));
+    /// let err = shm.attach(AccessMode::ReadWrite).unwrap_err();
+    /// assert_eq!(err.description(), "doesn't exist");
+    /// ```
     pub fn description(&self) -> &str {
         &self.detail
     }
 
     /// The OS error number, if an OS call failed.
+    ///
+    /// # Example
+    /// ```
+    /// use qipc::{AccessMode, NativeKey, SharedMemory};
+    /// let mut shm = SharedMemory::with_native_key(NativeKey::posix("/qipc-doc-raw-os-error-nobody-made-this"));
+    /// let err = shm.attach(AccessMode::ReadWrite).unwrap_err();
+    /// assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
+    /// ```
     pub fn raw_os_error(&self) -> Option<i32> {
         self.source.as_ref().and_then(io::Error::raw_os_error)
     }
@@ -210,6 +282,18 @@ impl From<Error> for io::Error {
 }
 
 /// `Result<T, qipc::Error>`.
+///
+/// # Example
+/// ```
+/// fn make_segment(key: &str) -> qipc::Result<qipc::SharedMemory> {
+///     let mut shm = qipc::SharedMemory::new(key);
+///     shm.create(64, qipc::AccessMode::ReadWrite)?;
+///     Ok(shm)
+/// }
+/// # let key = format!("qipc-doc-result-{}", std::process::id());
+/// assert_eq!(make_segment(&key)?.size(), 64);
+/// # Ok::<(), qipc::Error>(())
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]

@@ -27,6 +27,21 @@
 //!
 //! [`gc`] removes only what no process uses; [`remove`] removes the objects
 //! of one key and refuses while a process is attached, unless forced.
+//!
+//! # Example
+//! ```
+//! use qipc::{inspect, AccessMode, SharedMemory};
+//! # let key = format!("qipc-doc-inspect-module-{}", std::process::id());
+//! let mut shm = SharedMemory::new(&key);
+//! shm.create(64, AccessMode::ReadWrite)?;
+//! let objects = inspect::list()?;
+//! let ours = objects.iter().find(|o| o.location == shm.native_key().native_key()).unwrap();
+//! assert_eq!((ours.kind, ours.state), (inspect::ObjectKind::SharedMemory, inspect::State::InUse));
+//! for r in inspect::gc(true)? {
+//!     println!("`qipc gc` would remove {} {}", r.what, r.location); // a dry run: nothing is removed
+//! }
+//! # Ok::<(), qipc::Error>(())
+//! ```
 
 #![forbid(unsafe_code)]
 

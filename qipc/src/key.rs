@@ -15,6 +15,19 @@
 //! | `QSharedMemory::platformSafeKey(key, type)` | [`NativeKey::platform_safe`] |
 //! | `QNativeIpcKey(key, type)` | [`NativeKey::new`] |
 //! | `QNativeIpcKey::toString()` / `fromString()` | [`Display`](std::fmt::Display) / [`NativeKey::from_string`] |
+//!
+//! # Example
+//! ```
+//! use qipc::{KeyType, NativeKey};
+//! // What QSharedMemory("SharedMemoryExample") uses on Linux, in Qt 5 and Qt 6:
+//! let legacy = NativeKey::legacy_shared_memory("SharedMemoryExample", KeyType::LEGACY_DEFAULT);
+//! let file_name = legacy.native_key().rsplit('/').next().unwrap(); // in /tmp
+//! assert_eq!(file_name, "qipc_sharedmemory_SharedMemoryExample239c304753a51ce3617c8aac22ef1d963b31c7c5");
+//! // A Qt 6.6+ native key, from the text QNativeIpcKey::toString() gives:
+//! let native: NativeKey = "posix:/SharedMemoryExample".parse()?;
+//! assert_eq!(native, NativeKey::posix("/SharedMemoryExample"));
+//! # Ok::<(), qipc::KeyParseError>(())
+//! ```
 
 #![forbid(unsafe_code)]
 
@@ -54,17 +67,46 @@ pub enum KeyType {
 
 impl KeyType {
     /// System V with Qt's project id 0x51, what Qt calls `SystemV`.
+    ///
+    /// # Example
+    /// ```
+    /// use qipc::{KeyType, NativeKey};
+    /// assert_eq!(KeyType::SYSTEM_V, KeyType::SystemV { ftok_id: b'Q' });
+    /// assert_eq!(NativeKey::system_v("/tmp/my_key_file").key_type(), KeyType::SYSTEM_V);
+    /// ```
     pub const SYSTEM_V: KeyType = KeyType::SystemV { ftok_id: 0x51 };
 
     /// The type a Qt build on Linux uses for a legacy (plain string) key:
     /// `QNativeIpcKey::legacyDefaultTypeForOs()`, System V.
+    ///
+    /// # Example
+    /// ```
+    /// use qipc::{KeyType, SharedMemory};
+    /// let shm = SharedMemory::new("SharedMemoryExample"); // a legacy key
+    /// assert_eq!(shm.native_key().key_type(), KeyType::LEGACY_DEFAULT);
+    /// assert_eq!(KeyType::LEGACY_DEFAULT, KeyType::SYSTEM_V);
+    /// ```
     pub const LEGACY_DEFAULT: KeyType = KeyType::SYSTEM_V;
 
     /// The type Qt 6.6+ uses for a `QNativeIpcKey` built without a type on
     /// Linux: `QNativeIpcKey::DefaultTypeForOs`, POSIX realtime.
+    ///
+    /// # Example
+    /// ```
+    /// use qipc::{KeyType, NativeKey};
+    /// let key = NativeKey::new("/QSharedMemoryExample", KeyType::DEFAULT);
+    /// assert_eq!(key, NativeKey::posix("/QSharedMemoryExample"));
+    /// ```
     pub const DEFAULT: KeyType = KeyType::PosixRealtime;
 
     /// The number Qt uses for this type (`quint16(QNativeIpcKey::Type)`).
+    ///
+    /// # Example
+    /// ```
+    /// use qipc::KeyType;
+    /// assert_eq!(KeyType::PosixRealtime.to_qt(), 0x100);
+    /// assert_eq!(KeyType::SystemV { ftok_id: 1 }.to_qt(), 1);
+    /// ```
     pub fn to_qt(self) -> u16 {
         match self {
             KeyType::SystemV { ftok_id } => u16::from(ftok_id),
@@ -75,6 +117,14 @@ impl KeyType {
 
     /// The type for a Qt type number, or `None` for 0 (Qt's invalid type)
     /// and numbers Qt does not define.
+    ///
+    /// # Example
+    /// ```
+    /// use qipc::KeyType;
+    /// assert_eq!(KeyType::from_qt(0x51), Some(KeyType::SYSTEM_V));
+    /// assert_eq!(KeyType::from_qt(0x101), Some(KeyType::Windows));
+    /// assert_eq!(KeyType::from_qt(0), None);
+    /// ```
     pub fn from_qt(value: u16) -> Option<KeyType> {
         match value {
             1..=0xff => Some(KeyType::SystemV { ftok_id: value as u8 }),
@@ -281,21 +331,50 @@ impl NativeKey {
     }
 
     /// The backend type.
+    ///
+    /// # Example
+    /// ```
+    /// use qipc::{KeyType, NativeKey};
+    /// let key = NativeKey::from_string("systemv-7:/tmp/my_key_file")?;
+    /// assert_eq!(key.key_type(), KeyType::SystemV { ftok_id: 7 });
+    /// # Ok::<(), qipc::KeyParseError>(())
+    /// ```
     pub fn key_type(&self) -> KeyType {
         self.key_type
     }
 
     /// The name the operating system sees (`QNativeIpcKey::nativeKey()`).
+    ///
+    /// # Example
+    /// ```
+    /// use qipc::{KeyType, NativeKey};
+    /// let key = NativeKey::platform_safe("demo", KeyType::PosixRealtime);
+    /// assert_eq!(key.native_key(), "/demo"); // the object is /dev/shm/demo
+    /// ```
     pub fn native_key(&self) -> &str {
         &self.native
     }
 
     /// The legacy key this native key was derived from, if any.
+    ///
+    /// # Example
+    /// ```
+    /// use qipc::{KeyType, NativeKey};
+    /// assert_eq!(NativeKey::legacy_semaphore("demo", KeyType::SYSTEM_V).legacy_key(), Some("demo"));
+    /// assert_eq!(NativeKey::posix("/demo").legacy_key(), None);
+    /// ```
     pub fn legacy_key(&self) -> Option<&str> {
         self.legacy.as_deref()
     }
 
     /// True if the native key is empty (`QNativeIpcKey::isEmpty()`).
+    ///
+    /// # Example
+    /// ```
+    /// use qipc::{KeyType, NativeKey};
+    /// assert!(NativeKey::legacy_shared_memory("", KeyType::SYSTEM_V).is_empty());
+    /// assert!(!NativeKey::posix("/demo").is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.native.is_empty()
     }
@@ -426,6 +505,12 @@ pub struct KeyParseError {
 
 impl KeyParseError {
     /// Why the text was rejected.
+    ///
+    /// # Example
+    /// ```
+    /// let err = qipc::NativeKey::from_string("posix:/x?foo=1").unwrap_err();
+    /// assert_eq!(err.reason(), "the only query item allowed is `legacyKey`");
+    /// ```
     pub fn reason(&self) -> &str {
         self.reason
     }

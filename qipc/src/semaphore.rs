@@ -123,6 +123,16 @@ impl SystemSemaphore {
     }
 
     /// The native key.
+    ///
+    /// # Example
+    /// ```
+    /// use qipc::{KeyType, SemaphoreMode, SystemSemaphore};
+    /// # let key = format!("qipc-doc-sem-native-key-{}", std::process::id());
+    /// let sem = SystemSemaphore::new(&key, 1, SemaphoreMode::Create)?;
+    /// assert_eq!(sem.native_key().key_type(), KeyType::SYSTEM_V);
+    /// assert!(sem.native_key().native_key().contains("/qipc_systemsem_"));
+    /// # Ok::<(), qipc::Error>(())
+    /// ```
     pub fn native_key(&self) -> &NativeKey {
         &self.key
     }

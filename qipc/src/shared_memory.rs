@@ -27,6 +27,21 @@
 //! A segment attached [`AccessMode::ReadOnly`] is mapped read-only by the
 //! kernel, and every write path of the API refuses with
 //! [`ErrorKind::PermissionDenied`].
+//!
+//! # Example
+//! ```
+//! use qipc::{AccessMode, ErrorKind, SharedMemory};
+//! # let key = format!("qipc-doc-shared-memory-module-{}", std::process::id());
+//! let mut writer = SharedMemory::new(&key);
+//! writer.create(16, AccessMode::ReadWrite)?;
+//! writer.lock()?.write_at(0, b"copied in")?; // no `&mut [u8]` into the segment
+//! let mut reader = SharedMemory::new(&key);
+//! reader.attach(AccessMode::ReadOnly)?;
+//! let mut guard = reader.lock()?;
+//! assert_eq!(&guard.to_vec()[..9], b"copied in"); // a copy out
+//! assert_eq!(guard.write_at(0, b"x").unwrap_err().kind(), ErrorKind::PermissionDenied);
+//! # Ok::<(), qipc::Error>(())
+//! ```
 
 #![allow(unsafe_code)]
 
@@ -80,6 +95,12 @@ pub struct CreateOptions {
 impl CreateOptions {
     /// The defaults: no pre-faulting; System V orphans are not reclaimed
     /// (POSIX orphans always are, see [`SharedMemory::create`]).
+    ///
+    /// # Example
+    /// ```
+    /// let options = qipc::CreateOptions::new();
+    /// assert!(!options.populate_requested());
+    /// ```
     pub fn new() -> CreateOptions {
         CreateOptions::default()
     }
@@ -87,6 +108,16 @@ impl CreateOptions {
     /// Pre-fault every page at create time (`MADV_POPULATE_WRITE`, or
     /// `MAP_POPULATE`), so that the first write into a large fresh segment
     /// runs at memory speed instead of taking one page fault per 4 KiB.
+    ///
+    /// # Example
+    /// ```
+    /// use qipc::{AccessMode, CreateOptions, SharedMemory};
+    /// # let key = format!("qipc-doc-populate-{}", std::process::id());
+    /// let mut shm = SharedMemory::new(&key);
+    /// shm.create_with(1 << 20, AccessMode::ReadWrite, &CreateOptions::new().populate(true))?;
+    /// shm.lock()?.fill(0, 1 << 20, 0xaa)?; // the pages are already there
+    /// # Ok::<(), qipc::Error>(())
+    /// ```
     pub fn populate(mut self, yes: bool) -> CreateOptions {
         self.populate = yes;
         self
@@ -107,12 +138,29 @@ impl CreateOptions {
     ///
     /// Qt attaches such segments normally; huge pages only change how the
     /// kernel backs the memory.
+    ///
+    /// # Example
+    /// ```
+    /// use qipc::{AccessMode, CreateOptions, HugePages, SharedMemory};
+    /// # let key = format!("qipc-doc-options-huge-pages-{}", std::process::id());
+    /// let mut shm = SharedMemory::new(&key);
+    /// shm.create_with(2 << 20, AccessMode::ReadWrite, &CreateOptions::new().huge_pages(true))?;
+    /// assert_ne!(*shm.huge_pages(), HugePages::NotRequested); // Active, or Unavailable(why)
+    /// # Ok::<(), qipc::Error>(())
+    /// ```
     pub fn huge_pages(mut self, yes: bool) -> CreateOptions {
         self.huge_pages = yes;
         self
     }
 
     /// Whether [`populate`](CreateOptions::populate) was asked for.
+    ///
+    /// # Example
+    /// ```
+    /// use qipc::CreateOptions;
+    /// assert!(!CreateOptions::new().populate_requested());
+    /// assert!(CreateOptions::new().populate(true).populate_requested());
+    /// ```
     pub fn populate_requested(&self) -> bool {
         self.populate
     }
@@ -121,6 +169,19 @@ impl CreateOptions {
     /// attached to it (its creator crashed), remove it and create a new one
     /// instead of failing with `AlreadyExists`. This is the "attach, then
     /// detach" workaround Qt programs use, done in one step under the lock.
+    ///
+    /// # Example
+    /// ```
+    /// use qipc::{AccessMode, CreateOptions, ErrorKind, SharedMemory};
+    /// # let key = format!("qipc-doc-reclaim-orphan-{}", std::process::id());
+    /// let options = CreateOptions::new().reclaim_orphan(true);
+    /// let mut shm = SharedMemory::new(&key);
+    /// shm.create_with(64, AccessMode::ReadWrite, &options)?; // also replaces a crashed creator's segment
+    /// // A segment someone is attached to is never reclaimed:
+    /// let err = SharedMemory::new(&key).create_with(64, AccessMode::ReadWrite, &options).unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::AlreadyExists);
+    /// # Ok::<(), qipc::Error>(())
+    /// ```
     pub fn reclaim_orphan(mut self, yes: bool) -> CreateOptions {
         self.reclaim_orphan = yes;
         self
@@ -322,32 +383,93 @@ impl SharedMemory {
     }
 
     /// The legacy key, if the segment was named by one (`QSharedMemory::key()`).
+    ///
+    /// # Example
+    /// ```
+    /// use qipc::{NativeKey, SharedMemory};
+    /// assert_eq!(SharedMemory::new("SharedMemoryExample").key(), Some("SharedMemoryExample"));
+    /// assert_eq!(SharedMemory::with_native_key(NativeKey::posix("/demo")).key(), None);
+    /// ```
     pub fn key(&self) -> Option<&str> {
         self.key.legacy_key()
     }
 
     /// The native key (`QSharedMemory::nativeIpcKey()`).
+    ///
+    /// # Example
+    /// ```
+    /// use qipc::{KeyType, NativeKey, SharedMemory};
+    /// let shm = SharedMemory::new("SharedMemoryExample");
+    /// assert_eq!(shm.native_key(), &NativeKey::legacy_shared_memory("SharedMemoryExample", KeyType::SYSTEM_V));
+    /// ```
     pub fn native_key(&self) -> &NativeKey {
         &self.key
     }
 
     /// True while attached.
+    ///
+    /// # Example
+    /// ```
+    /// use qipc::{AccessMode, SharedMemory};
+    /// # let key = format!("qipc-doc-is-attached-{}", std::process::id());
+    /// let mut shm = SharedMemory::new(&key);
+    /// assert!(!shm.is_attached());
+    /// shm.create(16, AccessMode::ReadWrite)?;
+    /// assert!(shm.is_attached());
+    /// shm.detach()?; // the last one out: the segment is removed
+    /// assert!(!shm.is_attached());
+    /// # Ok::<(), qipc::Error>(())
+    /// ```
     pub fn is_attached(&self) -> bool {
         self.segment.is_some()
     }
 
     /// The size in bytes of the attached segment: exactly the size it was
     /// created with. Zero when not attached.
+    ///
+    /// # Example
+    /// ```
+    /// use qipc::{AccessMode, SharedMemory};
+    /// # let key = format!("qipc-doc-size-{}", std::process::id());
+    /// let mut shm = SharedMemory::new(&key);
+    /// assert_eq!(shm.size(), 0);
+    /// shm.create(100, AccessMode::ReadWrite)?;
+    /// assert_eq!(shm.size(), 100); // not rounded up to a page
+    /// # Ok::<(), qipc::Error>(())
+    /// ```
     pub fn size(&self) -> usize {
         self.segment.as_ref().map_or(0, |s| s.region().len)
     }
 
     /// Whether the segment this object created uses huge pages.
+    ///
+    /// # Example
+    /// ```
+    /// use qipc::{AccessMode, HugePages, SharedMemory};
+    /// # let key = format!("qipc-doc-huge-pages-{}", std::process::id());
+    /// let mut shm = SharedMemory::new(&key);
+    /// shm.create(4096, AccessMode::ReadWrite)?; // without CreateOptions::huge_pages
+    /// assert_eq!(shm.huge_pages(), &HugePages::NotRequested);
+    /// # Ok::<(), qipc::Error>(())
+    /// ```
     pub fn huge_pages(&self) -> &HugePages {
         &self.huge
     }
 
     /// The access mode of the current attachment, if attached.
+    ///
+    /// # Example
+    /// ```
+    /// use qipc::{AccessMode, SharedMemory};
+    /// # let key = format!("qipc-doc-access-mode-{}", std::process::id());
+    /// let mut writer = SharedMemory::new(&key);
+    /// assert_eq!(writer.access_mode(), None);
+    /// writer.create(16, AccessMode::ReadWrite)?;
+    /// let mut reader = SharedMemory::new(&key);
+    /// reader.attach(AccessMode::ReadOnly)?;
+    /// assert_eq!(reader.access_mode(), Some(AccessMode::ReadOnly));
+    /// # Ok::<(), qipc::Error>(())
+    /// ```
     pub fn access_mode(&self) -> Option<AccessMode> {
         self.segment.as_ref().map(Segment::mode)
     }
@@ -939,11 +1061,32 @@ impl SharedMemoryGuard<'_> {
     }
 
     /// The segment's size in bytes (0 if not attached).
+    ///
+    /// # Example
+    /// ```
+    /// # use qipc::{AccessMode, SharedMemory};
+    /// # let key = format!("qipc-doc-guard-len-{}", std::process::id());
+    /// # let mut shm = SharedMemory::new(&key);
+    /// shm.create(64, AccessMode::ReadWrite)?;
+    /// let guard = shm.lock()?;
+    /// assert_eq!(guard.len(), 64);
+    /// # Ok::<(), qipc::Error>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.shm.size()
     }
 
     /// True if the segment is empty (not attached).
+    ///
+    /// # Example
+    /// ```
+    /// # use qipc::{AccessMode, SharedMemory};
+    /// # let key = format!("qipc-doc-guard-is-empty-{}", std::process::id());
+    /// # let mut shm = SharedMemory::new(&key);
+    /// shm.create(64, AccessMode::ReadWrite)?;
+    /// assert!(!shm.lock()?.is_empty());
+    /// # Ok::<(), qipc::Error>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -1049,6 +1192,20 @@ impl SharedMemoryGuard<'_> {
     /// The address of the first byte (`QSharedMemory::constData()`), or null
     /// if not attached. Reading through it is subject to the rules in the
     /// [module documentation](crate::shared_memory).
+    ///
+    /// # Example
+    /// ```
+    /// # use qipc::{AccessMode, SharedMemory};
+    /// # let key = format!("qipc-doc-as-ptr-{}", std::process::id());
+    /// # let mut shm = SharedMemory::new(&key);
+    /// # shm.create(4, AccessMode::ReadWrite)?;
+    /// let mut guard = shm.lock()?;
+    /// guard.write_at(0, &[1, 2, 3, 4])?;
+    /// let p = guard.as_ptr();
+    /// // SAFETY: offset 3 is inside the 4-byte segment, which stays mapped while the guard lives.
+    /// assert_eq!(unsafe { p.add(3).read_volatile() }, 4);
+    /// # Ok::<(), qipc::Error>(())
+    /// ```
     pub fn as_ptr(&self) -> *const u8 {
         self.shm.segment.as_ref().map_or(std::ptr::null(), |s| s.region().ptr.cast_const())
     }
@@ -1058,6 +1215,20 @@ impl SharedMemoryGuard<'_> {
     /// # Errors
     /// [`ErrorKind::PermissionDenied`] if attached read-only (writing through
     /// the address would crash); [`ErrorKind::NotFound`] if not attached.
+    ///
+    /// # Example
+    /// ```
+    /// # use qipc::{AccessMode, SharedMemory};
+    /// # let key = format!("qipc-doc-as-mut-ptr-{}", std::process::id());
+    /// # let mut shm = SharedMemory::new(&key);
+    /// # shm.create(4, AccessMode::ReadWrite)?;
+    /// let mut guard = shm.lock()?;
+    /// let p = guard.as_mut_ptr()?;
+    /// // SAFETY: offset 0 is inside the writable segment, and we hold the lock.
+    /// unsafe { p.write_volatile(7) };
+    /// assert_eq!(guard.to_vec(), [7, 0, 0, 0]);
+    /// # Ok::<(), qipc::Error>(())
+    /// ```
     pub fn as_mut_ptr(&mut self) -> Result<*mut u8> {
         self.check_writable("SharedMemory::data").map(|r| r.ptr)
     }
@@ -1068,6 +1239,20 @@ impl SharedMemoryGuard<'_> {
     /// While the slice lives, no process may write the segment: every peer
     /// must honour the lock (Qt programs that write without `lock()` break
     /// this). Returns an empty slice if not attached.
+    ///
+    /// # Example
+    /// ```
+    /// # use qipc::{AccessMode, SharedMemory};
+    /// # let key = format!("qipc-doc-as-slice-{}", std::process::id());
+    /// # let mut shm = SharedMemory::new(&key);
+    /// # shm.create(3, AccessMode::ReadWrite)?;
+    /// let mut guard = shm.lock()?;
+    /// guard.write_at(0, b"abc")?;
+    /// // SAFETY: every process that uses this segment writes it only under the lock.
+    /// let bytes = unsafe { guard.as_slice() };
+    /// assert_eq!(bytes, b"abc");
+    /// # Ok::<(), qipc::Error>(())
+    /// ```
     pub unsafe fn as_slice(&self) -> &[u8] {
         match self.shm.segment.as_ref() {
             // SAFETY: the mapping is live and `len` bytes long for the
@@ -1087,6 +1272,20 @@ impl SharedMemoryGuard<'_> {
     /// # Errors
     /// [`ErrorKind::PermissionDenied`] if attached read-only;
     /// [`ErrorKind::NotFound`] if not attached.
+    ///
+    /// # Example
+    /// ```
+    /// # use qipc::{AccessMode, SharedMemory};
+    /// # let key = format!("qipc-doc-as-mut-slice-{}", std::process::id());
+    /// # let mut shm = SharedMemory::new(&key);
+    /// # shm.create(3, AccessMode::ReadWrite)?;
+    /// let mut guard = shm.lock()?;
+    /// // SAFETY: every process that uses this segment reads and writes it only under the lock.
+    /// let bytes = unsafe { guard.as_mut_slice()? };
+    /// bytes.copy_from_slice(b"xyz");
+    /// assert_eq!(guard.to_vec(), b"xyz");
+    /// # Ok::<(), qipc::Error>(())
+    /// ```
     pub unsafe fn as_mut_slice(&mut self) -> Result<&mut [u8]> {
         let region = self.check_writable("SharedMemory::data")?;
         // SAFETY: the mapping is live, writable and `len` bytes long; this
@@ -1100,6 +1299,18 @@ impl SharedMemoryGuard<'_> {
     ///
     /// # Errors
     /// [`ErrorKind::LockError`] if the semaphore operation fails.
+    ///
+    /// # Example
+    /// ```
+    /// # use qipc::{AccessMode, SharedMemory};
+    /// # let key = format!("qipc-doc-guard-unlock-{}", std::process::id());
+    /// # let mut shm = SharedMemory::new(&key);
+    /// # shm.create(8, AccessMode::ReadWrite)?;
+    /// let guard = shm.lock()?;
+    /// guard.unlock()?; // an error here is reported; drop would ignore it
+    /// assert!(shm.try_lock()?.is_some()); // free again
+    /// # Ok::<(), qipc::Error>(())
+    /// ```
     #[inline]
     pub fn unlock(self) -> Result<()> {
         let shm = self.shm;

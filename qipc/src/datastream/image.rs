@@ -194,21 +194,48 @@ impl QImage {
     }
 
     /// True for the null image.
+    ///
+    /// ```
+    /// use qipc::datastream::QImage;
+    /// assert!(QImage::null().is_null());
+    /// assert!(!QImage::from_rgba8(1, 1, vec![0; 4])?.is_null());
+    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// ```
     pub fn is_null(&self) -> bool {
         self.width == 0 || self.height == 0
     }
 
     /// The width in pixels (0 for the null image).
+    ///
+    /// ```
+    /// let image = qipc::datastream::QImage::from_rgba8(3, 2, vec![0; 24])?;
+    /// assert_eq!(image.width(), 3);
+    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// ```
     pub fn width(&self) -> u32 {
         self.width
     }
 
     /// The height in pixels (0 for the null image).
+    ///
+    /// ```
+    /// let image = qipc::datastream::QImage::from_rgba8(3, 2, vec![0; 24])?;
+    /// assert_eq!(image.height(), 2);
+    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// ```
     pub fn height(&self) -> u32 {
         self.height
     }
 
     /// The `QImage::Format` (what Qt reports after loading the same stream).
+    ///
+    /// ```
+    /// use qipc::datastream::{ImageFormat, QImage};
+    /// let image = QImage::from_rgba8(1, 1, vec![0, 0, 0, 255])?;
+    /// assert_eq!(image.format(), ImageFormat::ARGB32);
+    /// assert_eq!(image.convert_to(ImageFormat::RGB32)?.format(), ImageFormat::RGB32);
+    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// ```
     pub fn format(&self) -> ImageFormat {
         self.format
     }
@@ -285,11 +312,27 @@ impl QImage {
     }
 
     /// The pixels as straight RGBA8, row by row (empty for the null image).
+    ///
+    /// ```
+    /// use qipc::datastream::QImage;
+    /// let image = QImage::from_rgba8(1, 1, vec![10, 20, 30, 255])?;
+    /// let mut pixels = image.to_rgba8();
+    /// pixels[3] = 128; // half transparent
+    /// assert_eq!(QImage::from_rgba8(1, 1, pixels)?.pixel(0, 0), 0x800a141e);
+    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// ```
     pub fn to_rgba8(&self) -> Vec<u8> {
         self.rgba.clone()
     }
 
     /// The pixels as straight RGBA8, without copying.
+    ///
+    /// ```
+    /// let image = qipc::datastream::QImage::from_rgba8(2, 1, vec![1, 2, 3, 4, 5, 6, 7, 8])?;
+    /// assert_eq!(image.as_rgba8().chunks_exact(4).count(), 2);
+    /// assert_eq!(&image.as_rgba8()[4..], [5, 6, 7, 8]);
+    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// ```
     pub fn as_rgba8(&self) -> &[u8] {
         &self.rgba
     }

@@ -87,31 +87,105 @@ pub struct Version(u8);
 
 impl Version {
     /// `Qt_5_15` (also `Qt_5_13`, `Qt_5_14`): 19.
+    ///
+    /// ```
+    /// use qipc::datastream::Version;
+    /// assert_eq!(Version::QT_5_15.value(), 19);
+    /// assert_eq!(Version::QT_5_15.to_string(), "Qt_5_15 (19)");
+    /// ```
     pub const QT_5_15: Version = Version(19);
     /// `Qt_6_0` (also `Qt_6_1` … `Qt_6_5`): 20.
+    ///
+    /// ```
+    /// use qipc::datastream::Version;
+    /// assert_eq!(Version::QT_6_0.value(), 20);
+    /// assert!(Version::QT_6_0 > Version::QT_5_15);
+    /// ```
     pub const QT_6_0: Version = Version(20);
     /// `Qt_6_5`: 20.
+    ///
+    /// ```
+    /// use qipc::datastream::Version;
+    /// assert_eq!(Version::QT_6_5, Version::QT_6_0); // the format did not change
+    /// ```
     pub const QT_6_5: Version = Version(20);
     /// `Qt_6_6`: 21.
+    ///
+    /// ```
+    /// use qipc::datastream::Version;
+    /// assert_eq!(Version::QT_6_6.value(), 21);
+    /// assert!(!Version::QT_6_6.has_extended_size());
+    /// ```
     pub const QT_6_6: Version = Version(21);
     /// `Qt_6_7` (also `Qt_6_8`, `Qt_6_9`): 22, the first with 64-bit sizes.
+    ///
+    /// ```
+    /// use qipc::datastream::Version;
+    /// assert_eq!(Version::QT_6_7.value(), 22);
+    /// assert!(Version::QT_6_7.has_extended_size());
+    /// ```
     pub const QT_6_7: Version = Version(22);
     /// `Qt_6_8`: 22.
+    ///
+    /// ```
+    /// use qipc::datastream::Version;
+    /// assert_eq!(Version::QT_6_8, Version::QT_6_7);
+    /// ```
     pub const QT_6_8: Version = Version(22);
     /// `Qt_6_9`: 22.
+    ///
+    /// ```
+    /// use qipc::datastream::Version;
+    /// assert_eq!(Version::QT_6_9, Version::QT_6_7);
+    /// ```
     pub const QT_6_9: Version = Version(22);
     /// `Qt_6_10`: 23.
+    ///
+    /// ```
+    /// use qipc::datastream::Version;
+    /// assert_eq!(Version::QT_6_10.value(), 23);
+    /// assert_eq!(Version::QT_6_10.to_string(), "Qt_6_10 (23)");
+    /// ```
     pub const QT_6_10: Version = Version(23);
     /// `Qt_6_11` (also `Qt_6_12`): 24.
+    ///
+    /// ```
+    /// use qipc::datastream::Version;
+    /// assert_eq!(Version::QT_6_11.value(), 24);
+    /// ```
     pub const QT_6_11: Version = Version(24);
     /// `Qt_6_12`: 24.
+    ///
+    /// ```
+    /// use qipc::datastream::{DataStreamWriter, Version};
+    /// assert_eq!(Version::QT_6_12, Version::QT_6_11);
+    /// assert_eq!(DataStreamWriter::new().version(), Version::QT_6_12);
+    /// ```
     pub const QT_6_12: Version = Version(24);
     /// The oldest supported version (19).
+    ///
+    /// ```
+    /// use qipc::datastream::Version;
+    /// assert_eq!(Version::MIN, Version::QT_5_15);
+    /// assert_eq!(Version::new(Version::MIN.value() - 1), None); // Qt 5.12 streams are not supported
+    /// ```
     pub const MIN: Version = Version::QT_5_15;
     /// The newest supported version (24), the default of readers and writers.
+    ///
+    /// ```
+    /// use qipc::datastream::Version;
+    /// assert_eq!(Version::default(), Version::MAX);
+    /// assert_eq!(Version::new(Version::MAX.value() + 1), None);
+    /// ```
     pub const MAX: Version = Version::QT_6_12;
 
     /// The version with this `QDataStream::Version` value, if supported (19..=24).
+    ///
+    /// ```
+    /// use qipc::datastream::Version;
+    /// assert_eq!(Version::new(22), Some(Version::QT_6_7));
+    /// assert_eq!(Version::new(18), None); // Qt_5_12
+    /// ```
     pub const fn new(value: u8) -> Option<Version> {
         if value >= Version::MIN.0 && value <= Version::MAX.0 {
             Some(Version(value))
@@ -121,12 +195,24 @@ impl Version {
     }
 
     /// The numeric value (`QDataStream::version()`).
+    ///
+    /// ```
+    /// use qipc::datastream::Version;
+    /// const V: u8 = Version::QT_6_10.value();
+    /// assert_eq!(V, 23);
+    /// ```
     pub const fn value(self) -> u8 {
         self.0
     }
 
     /// True from `Qt_6_7` (22) on: sizes ≥ 0xFFFFFFFE are written as
     /// `0xFFFFFFFE` then a `qint64`.
+    ///
+    /// ```
+    /// use qipc::datastream::Version;
+    /// assert!(Version::QT_6_7.has_extended_size());
+    /// assert!(!Version::QT_6_6.has_extended_size()); // sizes above 0xFFFFFFFE cannot be written
+    /// ```
     pub const fn has_extended_size(self) -> bool {
         self.0 >= Version::QT_6_7.0
     }
@@ -200,6 +286,12 @@ pub enum MapOrder {
 }
 
 /// What went wrong in a [`DecodeError`].
+///
+/// ```
+/// use qipc::datastream::{DataStreamReader, DecodeErrorKind};
+/// let err = DataStreamReader::new(&[0, 0]).read::<u32>().unwrap_err();
+/// assert_eq!(err.kind(), &DecodeErrorKind::UnexpectedEof { needed: 4, available: 2 });
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DecodeErrorKind {
@@ -265,18 +357,45 @@ pub struct DecodeError {
 
 impl DecodeError {
     /// An error at byte `offset` while reading a `type_name`.
+    ///
+    /// ```
+    /// use qipc::datastream::{DecodeError, DecodeErrorKind};
+    /// let err = DecodeError::new(8, "Point", DecodeErrorKind::Other("negative width".into()));
+    /// assert_eq!(err.to_string(), "cannot read Point at offset 8: negative width");
+    /// ```
     pub fn new(offset: usize, type_name: &'static str, kind: DecodeErrorKind) -> Self {
         DecodeError { offset, type_name, kind }
     }
     /// The byte offset in the stream where the failing value (or field) starts.
+    ///
+    /// ```
+    /// use qipc::datastream::DataStreamReader;
+    /// let mut input = DataStreamReader::new(&[0, 0, 0, 1, 0, 0]);
+    /// input.read::<i32>()?;
+    /// let err = input.read::<i32>().unwrap_err();
+    /// assert_eq!(err.offset(), 4);
+    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// ```
     pub fn offset(&self) -> usize {
         self.offset
     }
     /// The Qt type that was being read, e.g. `"QString"`.
+    ///
+    /// ```
+    /// use qipc::datastream::DataStreamReader;
+    /// let err = DataStreamReader::new(&[0, 0, 0, 8, 0, 0x61]).read_qstring().unwrap_err();
+    /// assert_eq!(err.type_name(), "QString");
+    /// ```
     pub fn type_name(&self) -> &'static str {
         self.type_name
     }
     /// Why it failed.
+    ///
+    /// ```
+    /// use qipc::datastream::{DataStreamReader, DecodeErrorKind};
+    /// let err = DataStreamReader::new(&[0, 0, 0, 3, 0, 0x61, 0]).read_qstring().unwrap_err();
+    /// assert_eq!(err.kind(), &DecodeErrorKind::OddStringLength(3));
+    /// ```
     pub fn kind(&self) -> &DecodeErrorKind {
         &self.kind
     }
@@ -305,14 +424,34 @@ pub struct QByteArray(pub Option<Vec<u8>>);
 
 impl QByteArray {
     /// The null byte array (`QByteArray()`).
+    ///
+    /// ```
+    /// use qipc::datastream::QByteArray;
+    /// assert!(QByteArray::null().is_null());
+    /// assert_ne!(QByteArray::null(), QByteArray::from(Vec::new())); // null is not empty
+    /// ```
     pub const fn null() -> Self {
         QByteArray(None)
     }
     /// True for the null byte array.
+    ///
+    /// ```
+    /// use qipc::datastream::{DataStreamReader, QByteArray};
+    /// let mut input = DataStreamReader::new(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
+    /// assert!(input.read::<QByteArray>()?.is_null());
+    /// assert!(!input.read::<QByteArray>()?.is_null()); // empty, not null
+    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// ```
     pub fn is_null(&self) -> bool {
         self.0.is_none()
     }
     /// The bytes (empty for the null byte array).
+    ///
+    /// ```
+    /// use qipc::datastream::QByteArray;
+    /// assert_eq!(QByteArray::from(&b"abc"[..]).as_bytes(), b"abc");
+    /// assert_eq!(QByteArray::null().as_bytes(), b"");
+    /// ```
     pub fn as_bytes(&self) -> &[u8] {
         self.0.as_deref().unwrap_or(&[])
     }
@@ -380,6 +519,17 @@ pub enum QVariant {
 }
 
 /// How deeply [`QVariant::Map`] and [`QVariant::List`] may nest when read.
+///
+/// ```
+/// use qipc::datastream::{DataStreamReader, DataStreamWriter, QVariant, MAX_VARIANT_DEPTH};
+/// let mut v = QVariant::Int(1);
+/// for _ in 0..=MAX_VARIANT_DEPTH {
+///     v = QVariant::List(vec![v]);
+/// }
+/// let mut out = DataStreamWriter::new();
+/// out.write(&v);
+/// assert!(DataStreamReader::new(&out.into_bytes()).read::<QVariant>().is_err()); // one level too deep
+/// ```
 pub const MAX_VARIANT_DEPTH: u32 = 64;
 
 impl QVariant {
@@ -434,6 +584,12 @@ impl Default for DataStreamWriter {
 macro_rules! write_int {
     ($($name:ident $t:ty, $doc:literal;)*) => {$(
         #[doc = concat!("Writes a `", $doc, "` in the stream byte order.")]
+        ///
+        /// ```
+        /// let mut out = qipc::datastream::DataStreamWriter::new();
+        #[doc = concat!("out.", stringify!($name), "(1);")]
+        #[doc = concat!("assert_eq!(out.into_bytes(), 1", stringify!($t), ".to_be_bytes()); // big-endian")]
+        /// ```
         pub fn $name(&mut self, v: $t) {
             match self.byte_order {
                 ByteOrder::BigEndian => self.buf.extend_from_slice(&v.to_be_bytes()),
@@ -445,11 +601,24 @@ macro_rules! write_int {
 
 impl DataStreamWriter {
     /// A writer with Qt's defaults: newest version, big-endian, double precision.
+    ///
+    /// ```
+    /// use qipc::datastream::{ByteOrder, DataStreamWriter, Version};
+    /// let out = DataStreamWriter::new();
+    /// assert_eq!((out.version(), out.byte_order()), (Version::MAX, ByteOrder::BigEndian));
+    /// ```
     pub fn new() -> Self {
         Self::with(Version::default(), ByteOrder::BigEndian)
     }
 
     /// A writer for this stream version and byte order.
+    ///
+    /// ```
+    /// use qipc::datastream::{ByteOrder, DataStreamWriter, Version};
+    /// let mut out = DataStreamWriter::with(Version::QT_5_15, ByteOrder::LittleEndian);
+    /// out.write(&1u32);
+    /// assert_eq!(out.into_bytes(), [1, 0, 0, 0]);
+    /// ```
     pub fn with(version: Version, byte_order: ByteOrder) -> Self {
         DataStreamWriter {
             buf: Vec::new(),
@@ -462,30 +631,74 @@ impl DataStreamWriter {
     }
 
     /// The stream version.
+    ///
+    /// ```
+    /// use qipc::datastream::{ByteOrder, DataStreamWriter, Version};
+    /// let out = DataStreamWriter::with(Version::QT_6_6, ByteOrder::BigEndian);
+    /// assert_eq!(out.version(), Version::QT_6_6);
+    /// ```
     pub fn version(&self) -> Version {
         self.version
     }
     /// Changes the stream version (`QDataStream::setVersion`).
+    ///
+    /// ```
+    /// use qipc::datastream::{DataStreamWriter, MapOrder, Version};
+    /// let mut out = DataStreamWriter::new();
+    /// out.set_version(Version::QT_5_15); // for a Qt 5 reader
+    /// assert_eq!(out.map_order(), MapOrder::Descending);
+    /// ```
     pub fn set_version(&mut self, version: Version) {
         self.version = version;
     }
     /// The byte order.
+    ///
+    /// ```
+    /// use qipc::datastream::{ByteOrder, DataStreamWriter};
+    /// assert_eq!(DataStreamWriter::new().byte_order(), ByteOrder::BigEndian);
+    /// ```
     pub fn byte_order(&self) -> ByteOrder {
         self.byte_order
     }
     /// Changes the byte order (`QDataStream::setByteOrder`).
+    ///
+    /// ```
+    /// use qipc::datastream::{ByteOrder, DataStreamWriter};
+    /// let mut out = DataStreamWriter::new();
+    /// out.set_byte_order(ByteOrder::LittleEndian);
+    /// out.write(&1u16);
+    /// assert_eq!(out.into_bytes(), [1, 0]);
+    /// ```
     pub fn set_byte_order(&mut self, byte_order: ByteOrder) {
         self.byte_order = byte_order;
     }
     /// The floating point precision.
+    ///
+    /// ```
+    /// use qipc::datastream::{DataStreamWriter, FloatingPointPrecision};
+    /// assert_eq!(DataStreamWriter::new().floating_point_precision(), FloatingPointPrecision::DoublePrecision);
+    /// ```
     pub fn floating_point_precision(&self) -> FloatingPointPrecision {
         self.precision
     }
     /// Changes the floating point precision (`QDataStream::setFloatingPointPrecision`).
+    ///
+    /// ```
+    /// use qipc::datastream::{DataStreamWriter, FloatingPointPrecision};
+    /// let mut out = DataStreamWriter::new();
+    /// out.set_floating_point_precision(FloatingPointPrecision::SinglePrecision);
+    /// out.write(&1.0f64); // written as a 4-byte float
+    /// assert_eq!(out.into_bytes(), [0x3f, 0x80, 0, 0]);
+    /// ```
     pub fn set_floating_point_precision(&mut self, precision: FloatingPointPrecision) {
         self.precision = precision;
     }
     /// The order `QMap` entries are written in (default: from the version).
+    ///
+    /// ```
+    /// use qipc::datastream::{DataStreamWriter, MapOrder};
+    /// assert_eq!(DataStreamWriter::new().map_order(), MapOrder::Ascending); // Qt 6
+    /// ```
     pub fn map_order(&self) -> MapOrder {
         self.map_order.unwrap_or(if self.version >= Version::QT_6_0 {
             MapOrder::Ascending
@@ -494,29 +707,78 @@ impl DataStreamWriter {
         })
     }
     /// Sets the order `QMap` entries are written in (e.g. to match Qt 6 writing a `Qt_5_15` stream).
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use qipc::datastream::{ByteOrder, DataStreamWriter, MapOrder, Version};
+    /// let mut out = DataStreamWriter::with(Version::QT_5_15, ByteOrder::BigEndian);
+    /// out.set_map_order(MapOrder::Ascending);
+    /// out.write(&BTreeMap::from([(1u8, 10u8), (2, 20)]));
+    /// assert_eq!(out.into_bytes(), [0, 0, 0, 2, 1, 10, 2, 20]);
+    /// ```
     pub fn set_map_order(&mut self, order: MapOrder) {
         self.map_order = Some(order);
     }
     /// True if a size did not fit the stream version (Qt's `SizeLimitExceeded`);
     /// the value was then not written.
+    ///
+    /// ```
+    /// use qipc::datastream::DataStreamWriter;
+    /// let mut out = DataStreamWriter::new();
+    /// out.write_qstring(Some("fits"));
+    /// assert!(!out.size_limit_exceeded()); // only sizes over 4 GiB before Qt_6_7 set it
+    /// ```
     pub fn size_limit_exceeded(&self) -> bool {
         self.size_limit_exceeded
     }
     /// The bytes written so far.
+    ///
+    /// ```
+    /// use qipc::datastream::DataStreamWriter;
+    /// let mut out = DataStreamWriter::new();
+    /// out.write(&7u8);
+    /// assert_eq!(out.as_bytes(), [7]);
+    /// out.write(&8u8);
+    /// assert_eq!(out.as_bytes(), [7, 8]);
+    /// ```
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf
     }
     /// The bytes written.
+    ///
+    /// ```
+    /// use qipc::datastream::DataStreamWriter;
+    /// let mut out = DataStreamWriter::new();
+    /// out.write_qstring(Some("A"));
+    /// let bytes: Vec<u8> = out.into_bytes();
+    /// assert_eq!(bytes, [0, 0, 0, 2, 0, 0x41]);
+    /// ```
     pub fn into_bytes(self) -> Vec<u8> {
         self.buf
     }
 
     /// Writes any [`Encode`] value (`out << value`).
+    ///
+    /// ```
+    /// use qipc::datastream::DataStreamWriter;
+    /// let mut out = DataStreamWriter::new();
+    /// out.write(&true);
+    /// out.write("é");
+    /// out.write(&(1u8, -1i8));
+    /// assert_eq!(out.into_bytes(), [1, 0, 0, 0, 2, 0, 0xe9, 1, 0xff]);
+    /// ```
     pub fn write<T: Encode + ?Sized>(&mut self, value: &T) {
         value.encode(self);
     }
 
     /// Appends raw bytes (`QDataStream::writeRawData`).
+    ///
+    /// ```
+    /// use qipc::datastream::DataStreamWriter;
+    /// let mut out = DataStreamWriter::new();
+    /// out.write_raw(b"\x89PNG");
+    /// assert_eq!(out.into_bytes(), b"\x89PNG"); // no length prefix
+    /// ```
     pub fn write_raw(&mut self, bytes: &[u8]) {
         self.buf.extend_from_slice(bytes);
     }
@@ -533,11 +795,26 @@ impl DataStreamWriter {
     }
 
     /// Writes a `bool` as one byte 0 or 1.
+    ///
+    /// ```
+    /// use qipc::datastream::DataStreamWriter;
+    /// let mut out = DataStreamWriter::new();
+    /// out.write_bool(true);
+    /// out.write_bool(false);
+    /// assert_eq!(out.into_bytes(), [1, 0]);
+    /// ```
     pub fn write_bool(&mut self, v: bool) {
         self.buf.push(v as u8);
     }
 
     /// Writes a `float`: as a double unless the precision is single.
+    ///
+    /// ```
+    /// use qipc::datastream::DataStreamWriter;
+    /// let mut out = DataStreamWriter::new();
+    /// out.write_f32(1.0);
+    /// assert_eq!(out.into_bytes(), [0x3f, 0xf0, 0, 0, 0, 0, 0, 0]); // 8 bytes, as Qt
+    /// ```
     pub fn write_f32(&mut self, v: f32) {
         match self.precision {
             FloatingPointPrecision::SinglePrecision => self.write_u32(v.to_bits()),
@@ -546,6 +823,13 @@ impl DataStreamWriter {
     }
 
     /// Writes a `double`: as a float if the precision is single (as Qt does).
+    ///
+    /// ```
+    /// use qipc::datastream::DataStreamWriter;
+    /// let mut out = DataStreamWriter::new();
+    /// out.write_f64(-2.0);
+    /// assert_eq!(out.into_bytes(), [0xc0, 0, 0, 0, 0, 0, 0, 0]);
+    /// ```
     pub fn write_f64(&mut self, v: f64) {
         match self.precision {
             FloatingPointPrecision::SinglePrecision => self.write_u32((v as f32).to_bits()),
@@ -574,11 +858,30 @@ impl DataStreamWriter {
     }
 
     /// Writes a container size (`QList`, `QMap`); false if it does not fit.
+    ///
+    /// ```
+    /// use qipc::datastream::DataStreamWriter;
+    /// let mut out = DataStreamWriter::new();
+    /// let items = [1u16, 2];
+    /// assert!(out.write_container_size(items.len()));
+    /// for x in items {
+    ///     out.write_u16(x);
+    /// }
+    /// assert_eq!(out.into_bytes(), [0, 0, 0, 2, 0, 1, 0, 2]);
+    /// ```
     pub fn write_container_size(&mut self, len: usize) -> bool {
         self.write_size(len)
     }
 
     /// Writes a `QString` (`None` = null string) as UTF-16.
+    ///
+    /// ```
+    /// use qipc::datastream::DataStreamWriter;
+    /// let mut out = DataStreamWriter::new();
+    /// out.write_qstring(Some("hé"));
+    /// out.write_qstring(None);
+    /// assert_eq!(out.into_bytes(), [0, 0, 0, 4, 0, 0x68, 0, 0xe9, 0xff, 0xff, 0xff, 0xff]);
+    /// ```
     pub fn write_qstring(&mut self, s: Option<&str>) {
         match s {
             None => self.write_u32(0xFFFF_FFFF),
@@ -594,6 +897,13 @@ impl DataStreamWriter {
     }
 
     /// Writes a `QString` given as UTF-16 code units (may hold unpaired surrogates).
+    ///
+    /// ```
+    /// use qipc::datastream::DataStreamWriter;
+    /// let mut out = DataStreamWriter::new();
+    /// out.write_qstring_utf16(Some(&[0xd800])); // a lone surrogate, which a Rust string cannot hold
+    /// assert_eq!(out.into_bytes(), [0, 0, 0, 2, 0xd8, 0]);
+    /// ```
     pub fn write_qstring_utf16(&mut self, s: Option<&[u16]>) {
         match s {
             None => self.write_u32(0xFFFF_FFFF),
@@ -608,6 +918,14 @@ impl DataStreamWriter {
     }
 
     /// Writes a `QByteArray` (`None` = null byte array).
+    ///
+    /// ```
+    /// use qipc::datastream::DataStreamWriter;
+    /// let mut out = DataStreamWriter::new();
+    /// out.write_qbytearray(Some(b"ab"));
+    /// out.write_qbytearray(None);
+    /// assert_eq!(out.into_bytes(), [0, 0, 0, 2, 0x61, 0x62, 0xff, 0xff, 0xff, 0xff]);
+    /// ```
     pub fn write_qbytearray(&mut self, bytes: Option<&[u8]>) {
         match bytes {
             None => self.write_u32(0xFFFF_FFFF),
@@ -620,6 +938,13 @@ impl DataStreamWriter {
     }
 
     /// Writes a `QStringList`.
+    ///
+    /// ```
+    /// use qipc::datastream::DataStreamWriter;
+    /// let mut out = DataStreamWriter::new();
+    /// out.write_qstringlist(&["a"]);
+    /// assert_eq!(out.into_bytes(), [0, 0, 0, 1, 0, 0, 0, 2, 0, 0x61]);
+    /// ```
     pub fn write_qstringlist<S: AsRef<str>>(&mut self, list: &[S]) {
         if self.write_size(list.len()) {
             for s in list {
@@ -630,6 +955,14 @@ impl DataStreamWriter {
 
     /// Writes a `QVariant`, with the null flag 1 only for [`QVariant::Invalid`]
     /// (what Qt writes for variants made from a value).
+    ///
+    /// ```
+    /// use qipc::datastream::{DataStreamWriter, QVariant};
+    /// let mut out = DataStreamWriter::new();
+    /// out.write_qvariant(&QVariant::Bool(true));
+    /// out.write_qvariant(&QVariant::Invalid);
+    /// assert_eq!(out.into_bytes(), [0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 1]);
+    /// ```
     pub fn write_qvariant(&mut self, v: &QVariant) {
         self.write_qvariant_with_null_flag(v, matches!(v, QVariant::Invalid));
     }
@@ -704,6 +1037,14 @@ pub struct DataStreamReader<'a> {
 macro_rules! read_int {
     ($($name:ident $t:ty, $n:literal, $doc:literal;)*) => {$(
         #[doc = concat!("Reads a `", $doc, "`.")]
+        ///
+        /// ```
+        #[doc = concat!("let bytes = 1", stringify!($t), ".to_be_bytes();")]
+        /// let mut input = qipc::datastream::DataStreamReader::new(&bytes);
+        #[doc = concat!("assert_eq!(input.", stringify!($name), "()?, 1);")]
+        /// assert!(input.at_end());
+        /// # Ok::<(), qipc::datastream::DecodeError>(())
+        /// ```
         pub fn $name(&mut self) -> Result<$t, DecodeError> {
             let b: [u8; $n] = self.take_array($doc)?;
             Ok(match self.byte_order {
@@ -716,11 +1057,26 @@ macro_rules! read_int {
 
 impl<'a> DataStreamReader<'a> {
     /// A reader with Qt's defaults: newest version, big-endian, double precision.
+    ///
+    /// ```
+    /// use qipc::datastream::DataStreamReader;
+    /// let mut input = DataStreamReader::new(&[0, 0, 0, 5]);
+    /// assert_eq!(input.read::<i32>()?, 5);
+    /// assert!(input.at_end());
+    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// ```
     pub fn new(data: &'a [u8]) -> Self {
         Self::with(data, Version::default(), ByteOrder::BigEndian)
     }
 
     /// A reader for this stream version and byte order.
+    ///
+    /// ```
+    /// use qipc::datastream::{ByteOrder, DataStreamReader, Version};
+    /// let mut input = DataStreamReader::with(&[5, 0, 0, 0], Version::QT_5_15, ByteOrder::LittleEndian);
+    /// assert_eq!(input.read::<u32>()?, 5);
+    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// ```
     pub fn with(data: &'a [u8], version: Version, byte_order: ByteOrder) -> Self {
         DataStreamReader {
             data,
@@ -733,44 +1089,122 @@ impl<'a> DataStreamReader<'a> {
     }
 
     /// The stream version.
+    ///
+    /// ```
+    /// use qipc::datastream::{DataStreamReader, Version};
+    /// assert_eq!(DataStreamReader::new(&[]).version(), Version::MAX);
+    /// ```
     pub fn version(&self) -> Version {
         self.version
     }
     /// Changes the stream version.
+    ///
+    /// ```
+    /// use qipc::datastream::{DataStreamReader, Version};
+    /// let bytes = [0xff, 0xff, 0xff, 0xfe, 0, 0, 0, 0, 0, 0, 0, 1, b'a'];
+    /// let mut input = DataStreamReader::new(&bytes);
+    /// input.set_version(Version::QT_6_6); // 32-bit sizes only
+    /// assert!(input.read_qbytearray().is_err());
+    /// input.set_version(Version::QT_6_7); // 0xFFFFFFFE announces a 64-bit size
+    /// assert_eq!(input.read_qbytearray()?, Some(b"a".to_vec()));
+    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// ```
     pub fn set_version(&mut self, version: Version) {
         self.version = version;
     }
     /// The byte order.
+    ///
+    /// ```
+    /// use qipc::datastream::{ByteOrder, DataStreamReader};
+    /// assert_eq!(DataStreamReader::new(&[]).byte_order(), ByteOrder::BigEndian);
+    /// ```
     pub fn byte_order(&self) -> ByteOrder {
         self.byte_order
     }
     /// Changes the byte order.
+    ///
+    /// ```
+    /// use qipc::datastream::{ByteOrder, DataStreamReader};
+    /// let mut input = DataStreamReader::new(&[1, 0]);
+    /// input.set_byte_order(ByteOrder::LittleEndian);
+    /// assert_eq!(input.read::<u16>()?, 1);
+    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// ```
     pub fn set_byte_order(&mut self, byte_order: ByteOrder) {
         self.byte_order = byte_order;
     }
     /// The floating point precision.
+    ///
+    /// ```
+    /// use qipc::datastream::{DataStreamReader, FloatingPointPrecision};
+    /// assert_eq!(DataStreamReader::new(&[]).floating_point_precision(), FloatingPointPrecision::DoublePrecision);
+    /// ```
     pub fn floating_point_precision(&self) -> FloatingPointPrecision {
         self.precision
     }
     /// Changes the floating point precision.
+    ///
+    /// ```
+    /// use qipc::datastream::{DataStreamReader, FloatingPointPrecision};
+    /// let mut input = DataStreamReader::new(&[0x3f, 0x80, 0, 0]);
+    /// input.set_floating_point_precision(FloatingPointPrecision::SinglePrecision);
+    /// assert_eq!(input.read::<f64>()?, 1.0); // read as a 4-byte float
+    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// ```
     pub fn set_floating_point_precision(&mut self, precision: FloatingPointPrecision) {
         self.precision = precision;
     }
     /// The number of bytes read so far.
+    ///
+    /// ```
+    /// use qipc::datastream::DataStreamReader;
+    /// let mut input = DataStreamReader::new(&[1, 0, 2]);
+    /// input.read::<u8>()?;
+    /// assert_eq!(input.position(), 1);
+    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// ```
     pub fn position(&self) -> usize {
         self.pos
     }
     /// The number of bytes left.
+    ///
+    /// ```
+    /// use qipc::datastream::DataStreamReader;
+    /// let mut input = DataStreamReader::new(&[1, 0, 2]);
+    /// input.read::<u16>()?;
+    /// assert_eq!(input.remaining(), 1);
+    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// ```
     pub fn remaining(&self) -> usize {
         self.data.len() - self.pos
     }
     /// True when all bytes have been read (`QDataStream::atEnd`).
+    ///
+    /// ```
+    /// use qipc::datastream::DataStreamReader;
+    /// let mut input = DataStreamReader::new(&[1, 2, 3]);
+    /// let mut sum = 0;
+    /// while !input.at_end() {
+    ///     sum += input.read::<u8>()?;
+    /// }
+    /// assert_eq!(sum, 6);
+    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// ```
     pub fn at_end(&self) -> bool {
         self.remaining() == 0
     }
 
     /// Reads any [`Decode`] value (`in >> value`). On error the position is
     /// left where the failing value started.
+    ///
+    /// ```
+    /// use qipc::datastream::DataStreamReader;
+    /// let bytes = [0, 0, 0, 7, 0, 0, 0, 2, 0, 0x41];
+    /// let mut input = DataStreamReader::new(&bytes);
+    /// let (n, s): (i32, String) = input.read()?; // in >> n >> s
+    /// assert_eq!((n, s.as_str()), (7, "A"));
+    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// ```
     pub fn read<T: Decode>(&mut self) -> Result<T, DecodeError> {
         let start = self.pos;
         let r = T::decode(self);
@@ -785,6 +1219,14 @@ impl<'a> DataStreamReader<'a> {
     }
 
     /// Takes `n` raw bytes (`QDataStream::readRawData`).
+    ///
+    /// ```
+    /// use qipc::datastream::DataStreamReader;
+    /// let mut input = DataStreamReader::new(b"\x89PNG\r\n");
+    /// assert_eq!(input.read_raw(4)?, b"\x89PNG");
+    /// assert!(input.read_raw(10).is_err()); // only 2 left
+    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// ```
     pub fn read_raw(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         self.take(n, "raw data")
     }
@@ -821,11 +1263,26 @@ impl<'a> DataStreamReader<'a> {
     }
 
     /// Reads a `bool` (any nonzero byte is true, as in Qt).
+    ///
+    /// ```
+    /// use qipc::datastream::DataStreamReader;
+    /// let mut input = DataStreamReader::new(&[0, 2]);
+    /// assert!(!input.read_bool()?);
+    /// assert!(input.read_bool()?);
+    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// ```
     pub fn read_bool(&mut self) -> Result<bool, DecodeError> {
         Ok(self.take(1, "bool")?[0] != 0)
     }
 
     /// Reads a `float` (a double narrowed to float unless the precision is single).
+    ///
+    /// ```
+    /// use qipc::datastream::DataStreamReader;
+    /// let mut input = DataStreamReader::new(&[0x3f, 0xf8, 0, 0, 0, 0, 0, 0]);
+    /// assert_eq!(input.read_f32()?, 1.5);
+    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// ```
     pub fn read_f32(&mut self) -> Result<f32, DecodeError> {
         match self.precision {
             FloatingPointPrecision::SinglePrecision => Ok(f32::from_bits(self.read_u32()?)),
@@ -834,6 +1291,13 @@ impl<'a> DataStreamReader<'a> {
     }
 
     /// Reads a `double` (a float widened to double if the precision is single).
+    ///
+    /// ```
+    /// use qipc::datastream::DataStreamReader;
+    /// let mut input = DataStreamReader::new(&[0xc0, 0, 0, 0, 0, 0, 0, 0]);
+    /// assert_eq!(input.read_f64()?, -2.0);
+    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// ```
     pub fn read_f64(&mut self) -> Result<f64, DecodeError> {
         match self.precision {
             FloatingPointPrecision::SinglePrecision => Ok(f64::from(f32::from_bits(self.read_u32()?))),
@@ -872,6 +1336,17 @@ impl<'a> DataStreamReader<'a> {
 
     /// Reads a container element count (`QList`, `QMap`), checked against the
     /// bytes left given the smallest encoding of one element.
+    ///
+    /// ```
+    /// use qipc::datastream::DataStreamReader;
+    /// let mut input = DataStreamReader::new(&[0, 0, 0, 2, 0, 1, 0, 2]);
+    /// let n = input.read_container_size("QList<quint16>", 2)?;
+    /// let items = (0..n).map(|_| input.read_u16()).collect::<Result<Vec<_>, _>>()?;
+    /// assert_eq!(items, [1, 2]);
+    /// // A count that cannot fit in the bytes left fails before anything is allocated:
+    /// assert!(DataStreamReader::new(&[0, 0, 0, 9, 0, 1]).read_container_size("QList<quint16>", 2).is_err());
+    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// ```
     pub fn read_container_size(
         &mut self,
         type_name: &'static str,
@@ -886,6 +1361,14 @@ impl<'a> DataStreamReader<'a> {
 
     /// Reads a `QString` as UTF-16 code units (`None` = null string), without
     /// checking surrogates.
+    ///
+    /// ```
+    /// use qipc::datastream::DataStreamReader;
+    /// let bytes = [0, 0, 0, 2, 0xd8, 0]; // a lone surrogate
+    /// assert_eq!(DataStreamReader::new(&bytes).read_qstring_utf16()?, Some(vec![0xd800]));
+    /// assert!(DataStreamReader::new(&bytes).read_qstring().is_err());
+    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// ```
     pub fn read_qstring_utf16(&mut self) -> Result<Option<Vec<u16>>, DecodeError> {
         let start = self.pos;
         let Some(len) = self.restoring(|r| r.read_byte_len("QString", 1))? else { return Ok(None) };
@@ -907,6 +1390,14 @@ impl<'a> DataStreamReader<'a> {
     /// Reads a `QString` (`None` = null string). Fails on an odd byte count
     /// (as Qt does) and on an unpaired surrogate (which a Rust `String` cannot
     /// hold: use [`read_qstring_utf16`](Self::read_qstring_utf16) for those).
+    ///
+    /// ```
+    /// use qipc::datastream::DataStreamReader;
+    /// let mut input = DataStreamReader::new(&[0, 0, 0, 2, 0, 0x41, 0xff, 0xff, 0xff, 0xff]);
+    /// assert_eq!(input.read_qstring()?.as_deref(), Some("A"));
+    /// assert_eq!(input.read_qstring()?, None); // a null QString
+    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// ```
     pub fn read_qstring(&mut self) -> Result<Option<String>, DecodeError> {
         let start = self.pos;
         match self.read_qstring_utf16()? {
@@ -919,6 +1410,14 @@ impl<'a> DataStreamReader<'a> {
     }
 
     /// Reads a `QByteArray` (`None` = null byte array).
+    ///
+    /// ```
+    /// use qipc::datastream::DataStreamReader;
+    /// let mut input = DataStreamReader::new(&[0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]);
+    /// assert_eq!(input.read_qbytearray()?, Some(vec![])); // empty
+    /// assert_eq!(input.read_qbytearray()?, None); // null
+    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// ```
     pub fn read_qbytearray(&mut self) -> Result<Option<Vec<u8>>, DecodeError> {
         self.restoring(|r| match r.read_byte_len("QByteArray", 1)? {
             None => Ok(None),
@@ -937,12 +1436,26 @@ impl<'a> DataStreamReader<'a> {
     }
 
     /// Reads a `QStringList` (null strings in it become empty strings).
+    ///
+    /// ```
+    /// use qipc::datastream::DataStreamReader;
+    /// let bytes = [0, 0, 0, 2, 0, 0, 0, 2, 0, 0x61, 0xff, 0xff, 0xff, 0xff];
+    /// assert_eq!(DataStreamReader::new(&bytes).read_qstringlist()?, ["a", ""]);
+    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// ```
     pub fn read_qstringlist(&mut self) -> Result<Vec<String>, DecodeError> {
         self.read::<Vec<String>>()
     }
 
     /// Reads a `QVariant` (its null flag is read and dropped; Qt reads the
     /// value whatever the flag says).
+    ///
+    /// ```
+    /// use qipc::datastream::{DataStreamReader, QVariant};
+    /// let bytes = [0, 0, 0, 2, 0, 0, 0, 0, 7];
+    /// assert_eq!(DataStreamReader::new(&bytes).read_qvariant()?, QVariant::Int(7));
+    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// ```
     pub fn read_qvariant(&mut self) -> Result<QVariant, DecodeError> {
         self.read_qvariant_with_null_flag().map(|(v, _)| v)
     }
