@@ -355,6 +355,7 @@ impl Imp {
                 })?;
                 s.op(delta, Wait::Block, op).map(drop)
             }
+            Imp::Posix(p) if n == 1 => p.sem.post().map_err(|e| Error::from_io(op, e)),
             Imp::Posix(p) => {
                 for done in 0..n {
                     if let Err(e) = p.sem.post() {

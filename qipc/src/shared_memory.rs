@@ -890,19 +890,28 @@ impl SharedMemory {
     /// The lock semaphore, opened on first use.
     #[inline]
     fn lock_semaphore(&self, mode: SemaphoreMode, op: &'static str) -> Result<&Arc<SystemSemaphore>> {
-        if let Some(sem) = self.lock_sem.get() {
-            return Ok(sem);
+        match self.lock_sem.get() {
+            Some(sem) => Ok(sem),
+            None => self.open_lock_semaphore(mode, op),
         }
+    }
+
+    /// The slow part of [`lock_semaphore`](SharedMemory::lock_semaphore),
+    /// kept out of line so that the lock path stays small.
+    #[cold]
+    #[inline(never)]
+    fn open_lock_semaphore(&self, mode: SemaphoreMode, op: &'static str) -> Result<&Arc<SystemSemaphore>> {
         self.check_key(op)?;
         let sem = SystemSemaphore::for_lock(&self.key, mode, op).map_err(|e| {
             let kind = e.kind();
             Error::new(kind, op, format!("unable to set key on lock ({e})"))
         })?;
         if let Err(extra) = self.lock_sem.set(Arc::new(sem)) {
-            // Another thread opened it first; ours must not remove anything.
+            // Another thread opened it first; ours must not remove anything
+            // (its drop would unlink a semaphore it created).
             std::mem::forget(extra);
         }
-        Ok(self.lock_sem.get().expect("set above"))
+        self.lock_sem.get().ok_or_else(|| Error::new(ErrorKind::LockError, op, "lock semaphore not set"))
     }
 
     /// Takes the lock around create/attach/detach, unless this object holds
@@ -1320,6 +1329,7 @@ impl SharedMemoryGuard<'_> {
 }
 
 impl Drop for SharedMemoryGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
         // A guard always holds the lock; errors cannot be reported here.
         let _ = self.shm.release_lock("SharedMemory::unlock");

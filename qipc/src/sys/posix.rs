@@ -174,7 +174,22 @@ pub(crate) fn sem_unlink(name: &str) -> io::Result<()> {
 impl NamedSem {
     /// `sem_wait`, `sem_trywait` or `sem_timedwait`; `EINTR` is retried.
     /// Returns `Ok(false)` on `EAGAIN` or `ETIMEDOUT`.
+    #[inline]
     pub(crate) fn wait(&self, wait: super::sysv::Wait) -> io::Result<bool> {
+        use super::sysv::Wait;
+        if let Wait::Block = wait {
+            // The lock's path: one call, no deadline to compute.
+            // SAFETY: self.0 is a live handle from sem_open (closed only in Drop).
+            if unsafe { libc::sem_wait(self.0) } == 0 {
+                return Ok(true);
+            }
+        }
+        self.wait_slow(wait)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn wait_slow(&self, wait: super::sysv::Wait) -> io::Result<bool> {
         use super::sysv::Wait;
         let deadline = match wait {
             Wait::Timeout(d) => Some(realtime_deadline(d)),
@@ -203,6 +218,7 @@ impl NamedSem {
     }
 
     /// `sem_post`.
+    #[inline]
     pub(crate) fn post(&self) -> io::Result<()> {
         // SAFETY: self.0 is a live handle from sem_open.
         cvt(unsafe { libc::sem_post(self.0) }).map(drop)
