@@ -52,7 +52,11 @@ use crate::{
     key::{temp_path, KeyType, NativeKey},
     semaphore::{SemaphoreMode, SystemSemaphore},
     shared_memory::SharedMemory,
-    sys::inspect::{self as os, ProcScan, SysvRow},
+    sys::{
+        self,
+        inspect::{self as os, ProcScan, SysvRow},
+        posix, sysv,
+    },
 };
 
 const SHM_PREFIX: &str = "qipc_sharedmemory_";
@@ -519,12 +523,12 @@ pub fn info(key: &NativeKey) -> Result<KeyInfo> {
             let seg = DerivedName {
                 key: key.clone(),
                 path: key.native_key().to_string(),
-                ftok: os::ftok(key.native_key(), ftok_id),
+                ftok: sysv::ftok(key.native_key(), ftok_id).ok(),
             };
             let lock = DerivedName {
                 key: lock_key.clone(),
                 path: lock_key.native_key().to_string(),
-                ftok: os::ftok(lock_key.native_key(), ftok_id),
+                ftok: sysv::ftok(lock_key.native_key(), ftok_id).ok(),
             };
             objects.extend(ctx.sysv_objects(&seg.path, ftok_id).into_iter().map(|mut o| {
                 if o.kind == ObjectKind::SharedMemory || seg.path == lock.path {
@@ -553,7 +557,7 @@ pub fn info(key: &NativeKey) -> Result<KeyInfo> {
             let seg_name = strip_slash(key.native_key());
             let lock_name = strip_slash(lock_key.native_key());
             let seg = DerivedName { key: key.clone(), path: format!("/dev/shm/{seg_name}"), ftok: None };
-            let lock = DerivedName { key: lock_key.clone(), path: os::posix_sem_path(lock_name), ftok: None };
+            let lock = DerivedName { key: lock_key.clone(), path: posix::sem_path(lock_name), ftok: None };
             if std::fs::symlink_metadata(&seg.path).is_ok() {
                 let mut o = ctx.posix_object(seg_name);
                 o.key = Some(key.clone());
@@ -680,7 +684,7 @@ fn gc_filtered(dry_run: bool, keep: impl Fn(&ObjectInfo) -> bool, any_name: bool
             continue;
         }
         // Still nothing behind it?
-        let still_stale = match os::ftok(&o.location, QT_FTOK_ID) {
+        let still_stale = match sysv::ftok(&o.location, QT_FTOK_ID).ok() {
             None => false,
             Some(k) => {
                 let rows = |t| os::sysv_rows(t).unwrap_or_default();
@@ -927,7 +931,7 @@ impl Ctx {
 
     fn with_owner(&self, o: &mut ObjectInfo, uid: u32, mode: u32) {
         o.uid = Some(uid);
-        o.user = os::user_name_of(uid);
+        o.user = sys::user_name_of(uid);
         o.mode = Some(mode);
     }
 
@@ -948,10 +952,10 @@ impl Ctx {
             }
             _ => NativeKey::new(path, backend),
         };
-        let Ok(st) = os::stat(path) else {
+        let Ok(st) = posix::stat_path(path) else {
             return Vec::new();
         };
-        let Some(k) = os::ftok(path, ftok_id) else {
+        let Some(k) = sysv::ftok(path, ftok_id).ok() else {
             let mut o = self.base(hint, backend, path);
             o.note = Some("ftok failed".into());
             return vec![o];
@@ -1087,7 +1091,7 @@ impl Ctx {
             (Some(l), ObjectKind::Semaphore) => NativeKey::legacy_semaphore(&l, backend),
             (None, _) => NativeKey::posix(format!("/{native}")),
         });
-        let st = match os::stat(&path) {
+        let st = match posix::stat_path(&path) {
             Ok(st) => st,
             Err(e) => {
                 o.note = Some(format!("cannot stat: {e}"));
@@ -1131,7 +1135,7 @@ impl Ctx {
 }
 
 fn fill_pages(objects: &mut [ObjectInfo]) {
-    let page = os::page_size() as u64;
+    let page = sys::page_size() as u64;
     for o in objects.iter_mut().filter(|o| o.kind == ObjectKind::SharedMemory && o.state != State::StaleKeyFile) {
         o.pages = o.size.map(|s| s.div_ceil(page));
     }
@@ -1155,8 +1159,9 @@ fn remove_segment(o: &ObjectInfo, dry_run: bool) -> bool {
             }
             locks.push(o.location.clone());
             let sem_rows = os::sysv_rows("sem").unwrap_or_default();
-            let lock_path =
-                locks.into_iter().find(|p| os::ftok(p, ftok_id).is_some_and(|sk| sem_rows.iter().any(|r| r.key == sk)));
+            let lock_path = locks
+                .into_iter()
+                .find(|p| sysv::ftok(p, ftok_id).ok().is_some_and(|sk| sem_rows.iter().any(|r| r.key == sk)));
             let sem = lock_path.and_then(|p| {
                 SystemSemaphore::with_native_key(NativeKey::new(p, o.backend), 1, SemaphoreMode::Open).ok()
             });
@@ -1170,7 +1175,7 @@ fn remove_segment(o: &ObjectInfo, dry_run: bool) -> bool {
             } else {
                 match os::sysv_remove_segment_if_unused(k) {
                     Ok(true) => {
-                        if os::ftok(&o.location, ftok_id) == Some(k) {
+                        if sysv::ftok(&o.location, ftok_id).ok() == Some(k) {
                             let _ = std::fs::remove_file(&o.location);
                         }
                         true
@@ -1214,7 +1219,7 @@ fn remove_segment(o: &ObjectInfo, dry_run: bool) -> bool {
             } else if dry_run {
                 true
             } else {
-                os::posix_unlink_shm(&name).is_ok()
+                posix::shm_unlink(&name).is_ok()
             };
             if let (Some(sem), true) = (&sem, locked) {
                 let _ = sem.release(1);
@@ -1248,7 +1253,7 @@ fn remove_semaphore(o: &ObjectInfo, dry_run: bool) -> bool {
             }
             // The key file goes too, unless a segment still uses it.
             let segment_uses_file = os::sysv_rows("shm").unwrap_or_default().iter().any(|r| r.key == k);
-            if !segment_uses_file && os::ftok(&o.location, ftok_id) == Some(k) {
+            if !segment_uses_file && sysv::ftok(&o.location, ftok_id).ok() == Some(k) {
                 let _ = std::fs::remove_file(&o.location);
             }
             true
@@ -1259,7 +1264,7 @@ fn remove_semaphore(o: &ObjectInfo, dry_run: bool) -> bool {
             if ProcScan::take().dev_shm_users(&o.location).iter().any(|p| p.pid != me) {
                 return false;
             }
-            dry_run || os::posix_unlink_sem(&format!("/{name}")).is_ok()
+            dry_run || posix::sem_unlink(&format!("/{name}")).is_ok()
         }
         KeyType::Windows => false,
     }

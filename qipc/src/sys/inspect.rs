@@ -1,7 +1,7 @@
 //! Read-only views of the machine's IPC objects for [`crate::inspect`]:
 //! `/proc/sysvipc`, `/proc/*/maps`, `/proc/*/fd`, `/proc/*/cmdline`, key
 //! files and `/dev/shm`, plus the few system calls inspection needs
-//! (`kill(pid, 0)`, `getpwuid_r`).
+//! (`kill(pid, 0)`).
 
 use std::{collections::HashMap, io};
 
@@ -128,23 +128,6 @@ pub(crate) fn pid_alive(pid: i32) -> bool {
     rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
-/// The name of user `uid`, if the user database knows it.
-pub(crate) fn user_name_of(uid: u32) -> Option<String> {
-    let mut buf = vec![0u8; 4096];
-    let mut pwd = std::mem::MaybeUninit::<libc::passwd>::uninit();
-    let mut result: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: every pointer is valid for the size given; getpwuid_r writes
-    // only into `pwd` and `buf`, and sets `result` to null or to `pwd`.
-    let rc = unsafe { libc::getpwuid_r(uid, pwd.as_mut_ptr(), buf.as_mut_ptr().cast(), buf.len(), &mut result) };
-    if rc != 0 || result.is_null() {
-        return None;
-    }
-    // SAFETY: `result` is non-null, so getpwuid_r initialised `pwd`, whose
-    // `pw_name` points to a NUL-terminated string inside `buf`.
-    let name = unsafe { std::ffi::CStr::from_ptr(pwd.assume_init_ref().pw_name) };
-    Some(name.to_string_lossy().into_owned())
-}
-
 /// The current time, in seconds since the epoch.
 pub(crate) fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
@@ -226,16 +209,6 @@ pub(crate) fn posix_others_have_open(name: &str) -> Option<bool> {
     super::posix::others_have_open(&fd).ok()
 }
 
-/// `stat` of a path: (size, uid, mode, mtime, dev, ino).
-pub(crate) fn stat(path: &str) -> io::Result<super::posix::FileStat> {
-    super::posix::stat_path(path)
-}
-
-/// `ftok(path, id)`, or `None` if the file does not exist.
-pub(crate) fn ftok(path: &str, id: u8) -> Option<i32> {
-    super::sysv::ftok(path, id).ok()
-}
-
 /// Removes System V segment `id` if nobody is attached to it (checked with
 /// `IPC_STAT` right before `IPC_RMID`). Returns `Ok(false)` if it is in use.
 pub(crate) fn sysv_remove_segment_if_unused(key: i32) -> io::Result<bool> {
@@ -252,26 +225,6 @@ pub(crate) fn sysv_remove_segment_if_unused(key: i32) -> io::Result<bool> {
 pub(crate) fn sysv_remove_semaphore(key: i32) -> io::Result<()> {
     let id = super::sysv::semget(key, 0)?;
     super::sysv::sem_remove(id)
-}
-
-/// Unlinks a POSIX shared memory object.
-pub(crate) fn posix_unlink_shm(name: &str) -> io::Result<()> {
-    super::posix::shm_unlink(name)
-}
-
-/// Unlinks a POSIX named semaphore.
-pub(crate) fn posix_unlink_sem(name: &str) -> io::Result<()> {
-    super::posix::sem_unlink(name)
-}
-
-/// The system page size.
-pub(crate) fn page_size() -> usize {
-    super::page_size()
-}
-
-/// The POSIX semaphore file glibc uses for `name`.
-pub(crate) fn posix_sem_path(name: &str) -> String {
-    super::posix::sem_path(name)
 }
 
 /// A System V segment's row read with `IPC_STAT` (exact, needs read

@@ -31,19 +31,24 @@ pub(crate) fn cstring(s: &str) -> io::Result<CString> {
 pub(crate) fn user_name() -> String {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let uid = unsafe { libc::geteuid() };
+    user_name_of(uid).unwrap_or_else(|| uid.to_string())
+}
+
+/// The name of user `uid`, if the user database knows it.
+pub(crate) fn user_name_of(uid: u32) -> Option<String> {
     let mut buf = vec![0u8; 4096];
     let mut pwd = std::mem::MaybeUninit::<libc::passwd>::uninit();
     let mut result: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: all pointers are valid for the sizes given; getpwuid_r writes
+    // SAFETY: every pointer is valid for the size given; getpwuid_r writes
     // only into `pwd` and `buf`, and sets `result` to null or to `pwd`.
     let rc = unsafe { libc::getpwuid_r(uid, pwd.as_mut_ptr(), buf.as_mut_ptr().cast(), buf.len(), &mut result) };
-    if rc == 0 && !result.is_null() {
-        // SAFETY: `result` is non-null, so getpwuid_r initialised `pwd`, and
-        // `pw_name` points to a NUL-terminated string inside `buf`.
-        let name = unsafe { std::ffi::CStr::from_ptr(pwd.assume_init_ref().pw_name) };
-        return name.to_string_lossy().into_owned();
+    if rc != 0 || result.is_null() {
+        return None;
     }
-    uid.to_string()
+    // SAFETY: `result` is non-null, so getpwuid_r initialised `pwd`, whose
+    // `pw_name` points to a NUL-terminated string inside `buf`.
+    let name = unsafe { std::ffi::CStr::from_ptr(pwd.assume_init_ref().pw_name) };
+    Some(name.to_string_lossy().into_owned())
 }
 
 /// The system page size.
