@@ -709,7 +709,11 @@ impl SharedMemory {
     #[doc(alias = "semop")]
     #[inline]
     pub fn lock(&self) -> Result<SharedMemoryGuard<'_>> {
-        self.lock_with(Wait::Block, "SharedMemory::lock").map(|g| g.expect("a blocking lock always succeeds"))
+        const OP: &str = "SharedMemory::lock";
+        // A blocking wait only returns without the lock on an error, which
+        // lock_with reports; `None` cannot happen, but is an error, not a panic.
+        self.lock_with(Wait::Block, OP)?
+            .ok_or_else(|| Error::new(ErrorKind::LockError, OP, "unable to lock: the wait ended without the lock"))
     }
 
     /// Takes the lock if it is free now; `Ok(None)` if another holder has it.
