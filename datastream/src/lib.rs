@@ -21,7 +21,7 @@
 //! fails at once with a [`DecodeError`], before anything is allocated.
 //!
 //! ```
-//! use qipc::datastream::{DataStreamReader, DataStreamWriter, QByteArray};
+//! use qipc_datastream::{DataStreamReader, DataStreamWriter, QByteArray};
 //!
 //! let mut out = DataStreamWriter::new();
 //! out.write(&42i32);
@@ -37,7 +37,7 @@
 //! assert!(input.read::<QByteArray>()?.is_null());
 //! assert_eq!(input.read::<Vec<String>>()?, ["a", "b"]);
 //! assert_eq!(input.remaining(), 0);
-//! # Ok::<(), qipc::datastream::DecodeError>(())
+//! # Ok::<(), qipc_datastream::DecodeError>(())
 //! ```
 
 #![forbid(unsafe_code)]
@@ -56,7 +56,7 @@ mod tests;
 /// The byte order of a stream (`QDataStream::ByteOrder`).
 ///
 /// ```
-/// use qipc::datastream::{ByteOrder, DataStreamWriter, Version};
+/// use qipc_datastream::{ByteOrder, DataStreamWriter, Version};
 /// let mut out = DataStreamWriter::with(Version::QT_6_12, ByteOrder::LittleEndian);
 /// out.write(&1u16);
 /// assert_eq!(out.into_bytes(), [1, 0]);
@@ -75,7 +75,7 @@ pub enum ByteOrder {
 /// Only the versions from Qt 5.15 on are supported ([`Version::MIN`] ..= [`Version::MAX`]).
 ///
 /// ```
-/// use qipc::datastream::Version;
+/// use qipc_datastream::Version;
 /// assert_eq!(Version::QT_6_7.value(), 22);
 /// assert!(Version::QT_6_12.has_extended_size());
 /// assert!(!Version::QT_6_6.has_extended_size());
@@ -89,7 +89,7 @@ impl Version {
     /// `Qt_5_15` (also `Qt_5_13`, `Qt_5_14`): 19.
     ///
     /// ```
-    /// use qipc::datastream::Version;
+    /// use qipc_datastream::Version;
     /// assert_eq!(Version::QT_5_15.value(), 19);
     /// assert_eq!(Version::QT_5_15.to_string(), "Qt_5_15 (19)");
     /// ```
@@ -97,7 +97,7 @@ impl Version {
     /// `Qt_6_0` (also `Qt_6_1` … `Qt_6_5`): 20.
     ///
     /// ```
-    /// use qipc::datastream::Version;
+    /// use qipc_datastream::Version;
     /// assert_eq!(Version::QT_6_0.value(), 20);
     /// assert!(Version::QT_6_0 > Version::QT_5_15);
     /// ```
@@ -105,14 +105,14 @@ impl Version {
     /// `Qt_6_5`: 20.
     ///
     /// ```
-    /// use qipc::datastream::Version;
+    /// use qipc_datastream::Version;
     /// assert_eq!(Version::QT_6_5, Version::QT_6_0); // the format did not change
     /// ```
     pub const QT_6_5: Version = Version(20);
     /// `Qt_6_6`: 21.
     ///
     /// ```
-    /// use qipc::datastream::Version;
+    /// use qipc_datastream::Version;
     /// assert_eq!(Version::QT_6_6.value(), 21);
     /// assert!(!Version::QT_6_6.has_extended_size());
     /// ```
@@ -120,7 +120,7 @@ impl Version {
     /// `Qt_6_7` (also `Qt_6_8`, `Qt_6_9`): 22, the first with 64-bit sizes.
     ///
     /// ```
-    /// use qipc::datastream::Version;
+    /// use qipc_datastream::Version;
     /// assert_eq!(Version::QT_6_7.value(), 22);
     /// assert!(Version::QT_6_7.has_extended_size());
     /// ```
@@ -128,21 +128,21 @@ impl Version {
     /// `Qt_6_8`: 22.
     ///
     /// ```
-    /// use qipc::datastream::Version;
+    /// use qipc_datastream::Version;
     /// assert_eq!(Version::QT_6_8, Version::QT_6_7);
     /// ```
     pub const QT_6_8: Version = Version(22);
     /// `Qt_6_9`: 22.
     ///
     /// ```
-    /// use qipc::datastream::Version;
+    /// use qipc_datastream::Version;
     /// assert_eq!(Version::QT_6_9, Version::QT_6_7);
     /// ```
     pub const QT_6_9: Version = Version(22);
     /// `Qt_6_10`: 23.
     ///
     /// ```
-    /// use qipc::datastream::Version;
+    /// use qipc_datastream::Version;
     /// assert_eq!(Version::QT_6_10.value(), 23);
     /// assert_eq!(Version::QT_6_10.to_string(), "Qt_6_10 (23)");
     /// ```
@@ -150,14 +150,14 @@ impl Version {
     /// `Qt_6_11` (also `Qt_6_12`): 24.
     ///
     /// ```
-    /// use qipc::datastream::Version;
+    /// use qipc_datastream::Version;
     /// assert_eq!(Version::QT_6_11.value(), 24);
     /// ```
     pub const QT_6_11: Version = Version(24);
     /// `Qt_6_12`: 24.
     ///
     /// ```
-    /// use qipc::datastream::{DataStreamWriter, Version};
+    /// use qipc_datastream::{DataStreamWriter, Version};
     /// assert_eq!(Version::QT_6_12, Version::QT_6_11);
     /// assert_eq!(DataStreamWriter::new().version(), Version::QT_6_12);
     /// ```
@@ -165,7 +165,7 @@ impl Version {
     /// The oldest supported version (19).
     ///
     /// ```
-    /// use qipc::datastream::Version;
+    /// use qipc_datastream::Version;
     /// assert_eq!(Version::MIN, Version::QT_5_15);
     /// assert_eq!(Version::new(Version::MIN.value() - 1), None); // Qt 5.12 streams are not supported
     /// ```
@@ -173,7 +173,7 @@ impl Version {
     /// The newest supported version (24), the default of readers and writers.
     ///
     /// ```
-    /// use qipc::datastream::Version;
+    /// use qipc_datastream::Version;
     /// assert_eq!(Version::default(), Version::MAX);
     /// assert_eq!(Version::new(Version::MAX.value() + 1), None);
     /// ```
@@ -182,7 +182,7 @@ impl Version {
     /// The version with this `QDataStream::Version` value, if supported (19..=24).
     ///
     /// ```
-    /// use qipc::datastream::Version;
+    /// use qipc_datastream::Version;
     /// assert_eq!(Version::new(22), Some(Version::QT_6_7));
     /// assert_eq!(Version::new(18), None); // Qt_5_12
     /// ```
@@ -197,7 +197,7 @@ impl Version {
     /// The numeric value (`QDataStream::version()`).
     ///
     /// ```
-    /// use qipc::datastream::Version;
+    /// use qipc_datastream::Version;
     /// const V: u8 = Version::QT_6_10.value();
     /// assert_eq!(V, 23);
     /// ```
@@ -209,7 +209,7 @@ impl Version {
     /// `0xFFFFFFFE` then a `qint64`.
     ///
     /// ```
-    /// use qipc::datastream::Version;
+    /// use qipc_datastream::Version;
     /// assert!(Version::QT_6_7.has_extended_size());
     /// assert!(!Version::QT_6_6.has_extended_size()); // sizes above 0xFFFFFFFE cannot be written
     /// ```
@@ -245,7 +245,7 @@ impl fmt::Display for Version {
 /// both are written as 4-byte floats, as Qt does.
 ///
 /// ```
-/// use qipc::datastream::{DataStreamWriter, FloatingPointPrecision};
+/// use qipc_datastream::{DataStreamWriter, FloatingPointPrecision};
 /// let mut out = DataStreamWriter::new();
 /// out.write(&1.5f32);
 /// out.set_floating_point_precision(FloatingPointPrecision::SinglePrecision);
@@ -270,7 +270,7 @@ pub enum FloatingPointPrecision {
 ///
 /// ```
 /// use std::collections::BTreeMap;
-/// use qipc::datastream::{ByteOrder, DataStreamWriter, MapOrder, Version};
+/// use qipc_datastream::{ByteOrder, DataStreamWriter, MapOrder, Version};
 /// let map = BTreeMap::from([(1u8, 10u8), (2, 20)]);
 /// let mut out = DataStreamWriter::with(Version::QT_5_15, ByteOrder::BigEndian);
 /// assert_eq!(out.map_order(), MapOrder::Descending);
@@ -288,7 +288,7 @@ pub enum MapOrder {
 /// What went wrong in a [`DecodeError`].
 ///
 /// ```
-/// use qipc::datastream::{DataStreamReader, DecodeErrorKind};
+/// use qipc_datastream::{DataStreamReader, DecodeErrorKind};
 /// let err = DataStreamReader::new(&[0, 0]).read::<u32>().unwrap_err();
 /// assert_eq!(err.kind(), &DecodeErrorKind::UnexpectedEof { needed: 4, available: 2 });
 /// ```
@@ -341,7 +341,7 @@ impl fmt::Display for DecodeErrorKind {
 /// A decoding error: what was being read, where, and why it failed.
 ///
 /// ```
-/// use qipc::datastream::{DataStreamReader, DecodeErrorKind};
+/// use qipc_datastream::{DataStreamReader, DecodeErrorKind};
 /// let err = DataStreamReader::new(&[0, 0, 0, 9, 0]).read_qbytearray().unwrap_err();
 /// assert_eq!(err.offset(), 0);
 /// assert_eq!(err.type_name(), "QByteArray");
@@ -359,7 +359,7 @@ impl DecodeError {
     /// An error at byte `offset` while reading a `type_name`.
     ///
     /// ```
-    /// use qipc::datastream::{DecodeError, DecodeErrorKind};
+    /// use qipc_datastream::{DecodeError, DecodeErrorKind};
     /// let err = DecodeError::new(8, "Point", DecodeErrorKind::Other("negative width".into()));
     /// assert_eq!(err.to_string(), "cannot read Point at offset 8: negative width");
     /// ```
@@ -369,12 +369,12 @@ impl DecodeError {
     /// The byte offset in the stream where the failing value (or field) starts.
     ///
     /// ```
-    /// use qipc::datastream::DataStreamReader;
+    /// use qipc_datastream::DataStreamReader;
     /// let mut input = DataStreamReader::new(&[0, 0, 0, 1, 0, 0]);
     /// input.read::<i32>()?;
     /// let err = input.read::<i32>().unwrap_err();
     /// assert_eq!(err.offset(), 4);
-    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// # Ok::<(), qipc_datastream::DecodeError>(())
     /// ```
     pub fn offset(&self) -> usize {
         self.offset
@@ -382,7 +382,7 @@ impl DecodeError {
     /// The Qt type that was being read, e.g. `"QString"`.
     ///
     /// ```
-    /// use qipc::datastream::DataStreamReader;
+    /// use qipc_datastream::DataStreamReader;
     /// let err = DataStreamReader::new(&[0, 0, 0, 8, 0, 0x61]).read_qstring().unwrap_err();
     /// assert_eq!(err.type_name(), "QString");
     /// ```
@@ -392,7 +392,7 @@ impl DecodeError {
     /// Why it failed.
     ///
     /// ```
-    /// use qipc::datastream::{DataStreamReader, DecodeErrorKind};
+    /// use qipc_datastream::{DataStreamReader, DecodeErrorKind};
     /// let err = DataStreamReader::new(&[0, 0, 0, 3, 0, 0x61, 0]).read_qstring().unwrap_err();
     /// assert_eq!(err.kind(), &DecodeErrorKind::OddStringLength(3));
     /// ```
@@ -412,7 +412,7 @@ impl std::error::Error for DecodeError {}
 /// A `QByteArray`: `None` is the null byte array, distinct from an empty one.
 ///
 /// ```
-/// use qipc::datastream::{DataStreamWriter, QByteArray};
+/// use qipc_datastream::{DataStreamWriter, QByteArray};
 /// let mut out = DataStreamWriter::new();
 /// out.write(&QByteArray::from(&b"abc"[..]));
 /// out.write(&QByteArray::null());
@@ -426,7 +426,7 @@ impl QByteArray {
     /// The null byte array (`QByteArray()`).
     ///
     /// ```
-    /// use qipc::datastream::QByteArray;
+    /// use qipc_datastream::QByteArray;
     /// assert!(QByteArray::null().is_null());
     /// assert_ne!(QByteArray::null(), QByteArray::from(Vec::new())); // null is not empty
     /// ```
@@ -436,11 +436,11 @@ impl QByteArray {
     /// True for the null byte array.
     ///
     /// ```
-    /// use qipc::datastream::{DataStreamReader, QByteArray};
+    /// use qipc_datastream::{DataStreamReader, QByteArray};
     /// let mut input = DataStreamReader::new(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
     /// assert!(input.read::<QByteArray>()?.is_null());
     /// assert!(!input.read::<QByteArray>()?.is_null()); // empty, not null
-    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// # Ok::<(), qipc_datastream::DecodeError>(())
     /// ```
     pub fn is_null(&self) -> bool {
         self.0.is_none()
@@ -448,7 +448,7 @@ impl QByteArray {
     /// The bytes (empty for the null byte array).
     ///
     /// ```
-    /// use qipc::datastream::QByteArray;
+    /// use qipc_datastream::QByteArray;
     /// assert_eq!(QByteArray::from(&b"abc"[..]).as_bytes(), b"abc");
     /// assert_eq!(QByteArray::null().as_bytes(), b"");
     /// ```
@@ -481,13 +481,13 @@ impl From<Option<Vec<u8>>> for QByteArray {
 /// types), a null-flag byte (1 only for [`QVariant::Invalid`]), then the value.
 ///
 /// ```
-/// use qipc::datastream::{DataStreamReader, DataStreamWriter, QVariant};
+/// use qipc_datastream::{DataStreamReader, DataStreamWriter, QVariant};
 /// let mut out = DataStreamWriter::new();
 /// out.write(&QVariant::Int(7));
 /// let bytes = out.into_bytes();
 /// assert_eq!(bytes, [0, 0, 0, 2, 0, 0, 0, 0, 7]);
 /// assert_eq!(DataStreamReader::new(&bytes).read::<QVariant>()?, QVariant::Int(7));
-/// # Ok::<(), qipc::datastream::DecodeError>(())
+/// # Ok::<(), qipc_datastream::DecodeError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Default)]
 pub enum QVariant {
@@ -521,7 +521,7 @@ pub enum QVariant {
 /// How deeply [`QVariant::Map`] and [`QVariant::List`] may nest when read.
 ///
 /// ```
-/// use qipc::datastream::{DataStreamReader, DataStreamWriter, QVariant, MAX_VARIANT_DEPTH};
+/// use qipc_datastream::{DataStreamReader, DataStreamWriter, QVariant, MAX_VARIANT_DEPTH};
 /// let mut v = QVariant::Int(1);
 /// for _ in 0..=MAX_VARIANT_DEPTH {
 ///     v = QVariant::List(vec![v]);
@@ -536,7 +536,7 @@ impl QVariant {
     /// The `QMetaType` id written for this variant (Qt 5 and Qt 6 agree on these).
     ///
     /// ```
-    /// assert_eq!(qipc::datastream::QVariant::Double(1.0).type_id(), 6);
+    /// assert_eq!(qipc_datastream::QVariant::Double(1.0).type_id(), 6);
     /// ```
     pub fn type_id(&self) -> u32 {
         match self {
@@ -559,7 +559,7 @@ impl QVariant {
 /// Writes QDataStream bytes into a growing buffer.
 ///
 /// ```
-/// use qipc::datastream::DataStreamWriter;
+/// use qipc_datastream::DataStreamWriter;
 /// let mut out = DataStreamWriter::new();
 /// out.write(&0x01020304u32);
 /// out.write(&-2i32);
@@ -586,7 +586,7 @@ macro_rules! write_int {
         #[doc = concat!("Writes a `", $doc, "` in the stream byte order.")]
         ///
         /// ```
-        /// let mut out = qipc::datastream::DataStreamWriter::new();
+        /// let mut out = qipc_datastream::DataStreamWriter::new();
         #[doc = concat!("out.", stringify!($name), "(1);")]
         #[doc = concat!("assert_eq!(out.into_bytes(), 1", stringify!($t), ".to_be_bytes()); // big-endian")]
         /// ```
@@ -603,7 +603,7 @@ impl DataStreamWriter {
     /// A writer with Qt's defaults: newest version, big-endian, double precision.
     ///
     /// ```
-    /// use qipc::datastream::{ByteOrder, DataStreamWriter, Version};
+    /// use qipc_datastream::{ByteOrder, DataStreamWriter, Version};
     /// let out = DataStreamWriter::new();
     /// assert_eq!((out.version(), out.byte_order()), (Version::MAX, ByteOrder::BigEndian));
     /// ```
@@ -614,7 +614,7 @@ impl DataStreamWriter {
     /// A writer for this stream version and byte order.
     ///
     /// ```
-    /// use qipc::datastream::{ByteOrder, DataStreamWriter, Version};
+    /// use qipc_datastream::{ByteOrder, DataStreamWriter, Version};
     /// let mut out = DataStreamWriter::with(Version::QT_5_15, ByteOrder::LittleEndian);
     /// out.write(&1u32);
     /// assert_eq!(out.into_bytes(), [1, 0, 0, 0]);
@@ -633,7 +633,7 @@ impl DataStreamWriter {
     /// The stream version.
     ///
     /// ```
-    /// use qipc::datastream::{ByteOrder, DataStreamWriter, Version};
+    /// use qipc_datastream::{ByteOrder, DataStreamWriter, Version};
     /// let out = DataStreamWriter::with(Version::QT_6_6, ByteOrder::BigEndian);
     /// assert_eq!(out.version(), Version::QT_6_6);
     /// ```
@@ -643,7 +643,7 @@ impl DataStreamWriter {
     /// Changes the stream version (`QDataStream::setVersion`).
     ///
     /// ```
-    /// use qipc::datastream::{DataStreamWriter, MapOrder, Version};
+    /// use qipc_datastream::{DataStreamWriter, MapOrder, Version};
     /// let mut out = DataStreamWriter::new();
     /// out.set_version(Version::QT_5_15); // for a Qt 5 reader
     /// assert_eq!(out.map_order(), MapOrder::Descending);
@@ -654,7 +654,7 @@ impl DataStreamWriter {
     /// The byte order.
     ///
     /// ```
-    /// use qipc::datastream::{ByteOrder, DataStreamWriter};
+    /// use qipc_datastream::{ByteOrder, DataStreamWriter};
     /// assert_eq!(DataStreamWriter::new().byte_order(), ByteOrder::BigEndian);
     /// ```
     pub fn byte_order(&self) -> ByteOrder {
@@ -663,7 +663,7 @@ impl DataStreamWriter {
     /// Changes the byte order (`QDataStream::setByteOrder`).
     ///
     /// ```
-    /// use qipc::datastream::{ByteOrder, DataStreamWriter};
+    /// use qipc_datastream::{ByteOrder, DataStreamWriter};
     /// let mut out = DataStreamWriter::new();
     /// out.set_byte_order(ByteOrder::LittleEndian);
     /// out.write(&1u16);
@@ -675,7 +675,7 @@ impl DataStreamWriter {
     /// The floating point precision.
     ///
     /// ```
-    /// use qipc::datastream::{DataStreamWriter, FloatingPointPrecision};
+    /// use qipc_datastream::{DataStreamWriter, FloatingPointPrecision};
     /// assert_eq!(DataStreamWriter::new().floating_point_precision(), FloatingPointPrecision::DoublePrecision);
     /// ```
     pub fn floating_point_precision(&self) -> FloatingPointPrecision {
@@ -684,7 +684,7 @@ impl DataStreamWriter {
     /// Changes the floating point precision (`QDataStream::setFloatingPointPrecision`).
     ///
     /// ```
-    /// use qipc::datastream::{DataStreamWriter, FloatingPointPrecision};
+    /// use qipc_datastream::{DataStreamWriter, FloatingPointPrecision};
     /// let mut out = DataStreamWriter::new();
     /// out.set_floating_point_precision(FloatingPointPrecision::SinglePrecision);
     /// out.write(&1.0f64); // written as a 4-byte float
@@ -696,7 +696,7 @@ impl DataStreamWriter {
     /// The order `QMap` entries are written in (default: from the version).
     ///
     /// ```
-    /// use qipc::datastream::{DataStreamWriter, MapOrder};
+    /// use qipc_datastream::{DataStreamWriter, MapOrder};
     /// assert_eq!(DataStreamWriter::new().map_order(), MapOrder::Ascending); // Qt 6
     /// ```
     pub fn map_order(&self) -> MapOrder {
@@ -710,7 +710,7 @@ impl DataStreamWriter {
     ///
     /// ```
     /// use std::collections::BTreeMap;
-    /// use qipc::datastream::{ByteOrder, DataStreamWriter, MapOrder, Version};
+    /// use qipc_datastream::{ByteOrder, DataStreamWriter, MapOrder, Version};
     /// let mut out = DataStreamWriter::with(Version::QT_5_15, ByteOrder::BigEndian);
     /// out.set_map_order(MapOrder::Ascending);
     /// out.write(&BTreeMap::from([(1u8, 10u8), (2, 20)]));
@@ -723,7 +723,7 @@ impl DataStreamWriter {
     /// the value was then not written.
     ///
     /// ```
-    /// use qipc::datastream::DataStreamWriter;
+    /// use qipc_datastream::DataStreamWriter;
     /// let mut out = DataStreamWriter::new();
     /// out.write_qstring(Some("fits"));
     /// assert!(!out.size_limit_exceeded()); // only sizes over 4 GiB before Qt_6_7 set it
@@ -734,7 +734,7 @@ impl DataStreamWriter {
     /// The bytes written so far.
     ///
     /// ```
-    /// use qipc::datastream::DataStreamWriter;
+    /// use qipc_datastream::DataStreamWriter;
     /// let mut out = DataStreamWriter::new();
     /// out.write(&7u8);
     /// assert_eq!(out.as_bytes(), [7]);
@@ -747,7 +747,7 @@ impl DataStreamWriter {
     /// The bytes written.
     ///
     /// ```
-    /// use qipc::datastream::DataStreamWriter;
+    /// use qipc_datastream::DataStreamWriter;
     /// let mut out = DataStreamWriter::new();
     /// out.write_qstring(Some("A"));
     /// let bytes: Vec<u8> = out.into_bytes();
@@ -760,7 +760,7 @@ impl DataStreamWriter {
     /// Writes any [`Encode`] value (`out << value`).
     ///
     /// ```
-    /// use qipc::datastream::DataStreamWriter;
+    /// use qipc_datastream::DataStreamWriter;
     /// let mut out = DataStreamWriter::new();
     /// out.write(&true);
     /// out.write("é");
@@ -774,7 +774,7 @@ impl DataStreamWriter {
     /// Appends raw bytes (`QDataStream::writeRawData`).
     ///
     /// ```
-    /// use qipc::datastream::DataStreamWriter;
+    /// use qipc_datastream::DataStreamWriter;
     /// let mut out = DataStreamWriter::new();
     /// out.write_raw(b"\x89PNG");
     /// assert_eq!(out.into_bytes(), b"\x89PNG"); // no length prefix
@@ -797,7 +797,7 @@ impl DataStreamWriter {
     /// Writes a `bool` as one byte 0 or 1.
     ///
     /// ```
-    /// use qipc::datastream::DataStreamWriter;
+    /// use qipc_datastream::DataStreamWriter;
     /// let mut out = DataStreamWriter::new();
     /// out.write_bool(true);
     /// out.write_bool(false);
@@ -810,7 +810,7 @@ impl DataStreamWriter {
     /// Writes a `float`: as a double unless the precision is single.
     ///
     /// ```
-    /// use qipc::datastream::DataStreamWriter;
+    /// use qipc_datastream::DataStreamWriter;
     /// let mut out = DataStreamWriter::new();
     /// out.write_f32(1.0);
     /// assert_eq!(out.into_bytes(), [0x3f, 0xf0, 0, 0, 0, 0, 0, 0]); // 8 bytes, as Qt
@@ -825,7 +825,7 @@ impl DataStreamWriter {
     /// Writes a `double`: as a float if the precision is single (as Qt does).
     ///
     /// ```
-    /// use qipc::datastream::DataStreamWriter;
+    /// use qipc_datastream::DataStreamWriter;
     /// let mut out = DataStreamWriter::new();
     /// out.write_f64(-2.0);
     /// assert_eq!(out.into_bytes(), [0xc0, 0, 0, 0, 0, 0, 0, 0]);
@@ -860,7 +860,7 @@ impl DataStreamWriter {
     /// Writes a container size (`QList`, `QMap`); false if it does not fit.
     ///
     /// ```
-    /// use qipc::datastream::DataStreamWriter;
+    /// use qipc_datastream::DataStreamWriter;
     /// let mut out = DataStreamWriter::new();
     /// let items = [1u16, 2];
     /// assert!(out.write_container_size(items.len()));
@@ -876,7 +876,7 @@ impl DataStreamWriter {
     /// Writes a `QString` (`None` = null string) as UTF-16.
     ///
     /// ```
-    /// use qipc::datastream::DataStreamWriter;
+    /// use qipc_datastream::DataStreamWriter;
     /// let mut out = DataStreamWriter::new();
     /// out.write_qstring(Some("hé"));
     /// out.write_qstring(None);
@@ -899,7 +899,7 @@ impl DataStreamWriter {
     /// Writes a `QString` given as UTF-16 code units (may hold unpaired surrogates).
     ///
     /// ```
-    /// use qipc::datastream::DataStreamWriter;
+    /// use qipc_datastream::DataStreamWriter;
     /// let mut out = DataStreamWriter::new();
     /// out.write_qstring_utf16(Some(&[0xd800])); // a lone surrogate, which a Rust string cannot hold
     /// assert_eq!(out.into_bytes(), [0, 0, 0, 2, 0xd8, 0]);
@@ -920,7 +920,7 @@ impl DataStreamWriter {
     /// Writes a `QByteArray` (`None` = null byte array).
     ///
     /// ```
-    /// use qipc::datastream::DataStreamWriter;
+    /// use qipc_datastream::DataStreamWriter;
     /// let mut out = DataStreamWriter::new();
     /// out.write_qbytearray(Some(b"ab"));
     /// out.write_qbytearray(None);
@@ -940,7 +940,7 @@ impl DataStreamWriter {
     /// Writes a `QStringList`.
     ///
     /// ```
-    /// use qipc::datastream::DataStreamWriter;
+    /// use qipc_datastream::DataStreamWriter;
     /// let mut out = DataStreamWriter::new();
     /// out.write_qstringlist(&["a"]);
     /// assert_eq!(out.into_bytes(), [0, 0, 0, 1, 0, 0, 0, 2, 0, 0x61]);
@@ -957,7 +957,7 @@ impl DataStreamWriter {
     /// (what Qt writes for variants made from a value).
     ///
     /// ```
-    /// use qipc::datastream::{DataStreamWriter, QVariant};
+    /// use qipc_datastream::{DataStreamWriter, QVariant};
     /// let mut out = DataStreamWriter::new();
     /// out.write_qvariant(&QVariant::Bool(true));
     /// out.write_qvariant(&QVariant::Invalid);
@@ -971,7 +971,7 @@ impl DataStreamWriter {
     /// null variant such as `QVariant(QVariant::Int)` (then the default value).
     ///
     /// ```
-    /// use qipc::datastream::{DataStreamWriter, QVariant};
+    /// use qipc_datastream::{DataStreamWriter, QVariant};
     /// let mut out = DataStreamWriter::new();
     /// out.write_qvariant_with_null_flag(&QVariant::Int(0), true);
     /// assert_eq!(out.into_bytes(), [0, 0, 0, 2, 1, 0, 0, 0, 0]);
@@ -998,7 +998,7 @@ impl DataStreamWriter {
     /// Writes a `QImage`: marker 0 for a null image, else marker 1 and a PNG file.
     ///
     /// ```
-    /// use qipc::datastream::{DataStreamWriter, QImage};
+    /// use qipc_datastream::{DataStreamWriter, QImage};
     /// let mut out = DataStreamWriter::new();
     /// out.write_qimage(&QImage::null());
     /// assert_eq!(out.into_bytes(), [0, 0, 0, 0]);
@@ -1017,12 +1017,12 @@ impl DataStreamWriter {
 /// Reads QDataStream bytes from a slice.
 ///
 /// ```
-/// use qipc::datastream::{ByteOrder, DataStreamReader, Version};
+/// use qipc_datastream::{ByteOrder, DataStreamReader, Version};
 /// let mut input = DataStreamReader::with(&[1, 0, 2, 0], Version::QT_5_15, ByteOrder::LittleEndian);
 /// assert_eq!(input.read::<u16>()?, 1);
 /// assert_eq!(input.position(), 2);
 /// assert_eq!(input.remaining(), 2);
-/// # Ok::<(), qipc::datastream::DecodeError>(())
+/// # Ok::<(), qipc_datastream::DecodeError>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct DataStreamReader<'a> {
@@ -1040,10 +1040,10 @@ macro_rules! read_int {
         ///
         /// ```
         #[doc = concat!("let bytes = 1", stringify!($t), ".to_be_bytes();")]
-        /// let mut input = qipc::datastream::DataStreamReader::new(&bytes);
+        /// let mut input = qipc_datastream::DataStreamReader::new(&bytes);
         #[doc = concat!("assert_eq!(input.", stringify!($name), "()?, 1);")]
         /// assert!(input.at_end());
-        /// # Ok::<(), qipc::datastream::DecodeError>(())
+        /// # Ok::<(), qipc_datastream::DecodeError>(())
         /// ```
         pub fn $name(&mut self) -> Result<$t, DecodeError> {
             let b: [u8; $n] = self.take_array($doc)?;
@@ -1059,11 +1059,11 @@ impl<'a> DataStreamReader<'a> {
     /// A reader with Qt's defaults: newest version, big-endian, double precision.
     ///
     /// ```
-    /// use qipc::datastream::DataStreamReader;
+    /// use qipc_datastream::DataStreamReader;
     /// let mut input = DataStreamReader::new(&[0, 0, 0, 5]);
     /// assert_eq!(input.read::<i32>()?, 5);
     /// assert!(input.at_end());
-    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// # Ok::<(), qipc_datastream::DecodeError>(())
     /// ```
     pub fn new(data: &'a [u8]) -> Self {
         Self::with(data, Version::default(), ByteOrder::BigEndian)
@@ -1072,10 +1072,10 @@ impl<'a> DataStreamReader<'a> {
     /// A reader for this stream version and byte order.
     ///
     /// ```
-    /// use qipc::datastream::{ByteOrder, DataStreamReader, Version};
+    /// use qipc_datastream::{ByteOrder, DataStreamReader, Version};
     /// let mut input = DataStreamReader::with(&[5, 0, 0, 0], Version::QT_5_15, ByteOrder::LittleEndian);
     /// assert_eq!(input.read::<u32>()?, 5);
-    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// # Ok::<(), qipc_datastream::DecodeError>(())
     /// ```
     pub fn with(data: &'a [u8], version: Version, byte_order: ByteOrder) -> Self {
         DataStreamReader {
@@ -1091,7 +1091,7 @@ impl<'a> DataStreamReader<'a> {
     /// The stream version.
     ///
     /// ```
-    /// use qipc::datastream::{DataStreamReader, Version};
+    /// use qipc_datastream::{DataStreamReader, Version};
     /// assert_eq!(DataStreamReader::new(&[]).version(), Version::MAX);
     /// ```
     pub fn version(&self) -> Version {
@@ -1100,14 +1100,14 @@ impl<'a> DataStreamReader<'a> {
     /// Changes the stream version.
     ///
     /// ```
-    /// use qipc::datastream::{DataStreamReader, Version};
+    /// use qipc_datastream::{DataStreamReader, Version};
     /// let bytes = [0xff, 0xff, 0xff, 0xfe, 0, 0, 0, 0, 0, 0, 0, 1, b'a'];
     /// let mut input = DataStreamReader::new(&bytes);
     /// input.set_version(Version::QT_6_6); // 32-bit sizes only
     /// assert!(input.read_qbytearray().is_err());
     /// input.set_version(Version::QT_6_7); // 0xFFFFFFFE announces a 64-bit size
     /// assert_eq!(input.read_qbytearray()?, Some(b"a".to_vec()));
-    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// # Ok::<(), qipc_datastream::DecodeError>(())
     /// ```
     pub fn set_version(&mut self, version: Version) {
         self.version = version;
@@ -1115,7 +1115,7 @@ impl<'a> DataStreamReader<'a> {
     /// The byte order.
     ///
     /// ```
-    /// use qipc::datastream::{ByteOrder, DataStreamReader};
+    /// use qipc_datastream::{ByteOrder, DataStreamReader};
     /// assert_eq!(DataStreamReader::new(&[]).byte_order(), ByteOrder::BigEndian);
     /// ```
     pub fn byte_order(&self) -> ByteOrder {
@@ -1124,11 +1124,11 @@ impl<'a> DataStreamReader<'a> {
     /// Changes the byte order.
     ///
     /// ```
-    /// use qipc::datastream::{ByteOrder, DataStreamReader};
+    /// use qipc_datastream::{ByteOrder, DataStreamReader};
     /// let mut input = DataStreamReader::new(&[1, 0]);
     /// input.set_byte_order(ByteOrder::LittleEndian);
     /// assert_eq!(input.read::<u16>()?, 1);
-    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// # Ok::<(), qipc_datastream::DecodeError>(())
     /// ```
     pub fn set_byte_order(&mut self, byte_order: ByteOrder) {
         self.byte_order = byte_order;
@@ -1136,7 +1136,7 @@ impl<'a> DataStreamReader<'a> {
     /// The floating point precision.
     ///
     /// ```
-    /// use qipc::datastream::{DataStreamReader, FloatingPointPrecision};
+    /// use qipc_datastream::{DataStreamReader, FloatingPointPrecision};
     /// assert_eq!(DataStreamReader::new(&[]).floating_point_precision(), FloatingPointPrecision::DoublePrecision);
     /// ```
     pub fn floating_point_precision(&self) -> FloatingPointPrecision {
@@ -1145,11 +1145,11 @@ impl<'a> DataStreamReader<'a> {
     /// Changes the floating point precision.
     ///
     /// ```
-    /// use qipc::datastream::{DataStreamReader, FloatingPointPrecision};
+    /// use qipc_datastream::{DataStreamReader, FloatingPointPrecision};
     /// let mut input = DataStreamReader::new(&[0x3f, 0x80, 0, 0]);
     /// input.set_floating_point_precision(FloatingPointPrecision::SinglePrecision);
     /// assert_eq!(input.read::<f64>()?, 1.0); // read as a 4-byte float
-    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// # Ok::<(), qipc_datastream::DecodeError>(())
     /// ```
     pub fn set_floating_point_precision(&mut self, precision: FloatingPointPrecision) {
         self.precision = precision;
@@ -1157,11 +1157,11 @@ impl<'a> DataStreamReader<'a> {
     /// The number of bytes read so far.
     ///
     /// ```
-    /// use qipc::datastream::DataStreamReader;
+    /// use qipc_datastream::DataStreamReader;
     /// let mut input = DataStreamReader::new(&[1, 0, 2]);
     /// input.read::<u8>()?;
     /// assert_eq!(input.position(), 1);
-    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// # Ok::<(), qipc_datastream::DecodeError>(())
     /// ```
     pub fn position(&self) -> usize {
         self.pos
@@ -1169,11 +1169,11 @@ impl<'a> DataStreamReader<'a> {
     /// The number of bytes left.
     ///
     /// ```
-    /// use qipc::datastream::DataStreamReader;
+    /// use qipc_datastream::DataStreamReader;
     /// let mut input = DataStreamReader::new(&[1, 0, 2]);
     /// input.read::<u16>()?;
     /// assert_eq!(input.remaining(), 1);
-    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// # Ok::<(), qipc_datastream::DecodeError>(())
     /// ```
     pub fn remaining(&self) -> usize {
         self.data.len() - self.pos
@@ -1181,14 +1181,14 @@ impl<'a> DataStreamReader<'a> {
     /// True when all bytes have been read (`QDataStream::atEnd`).
     ///
     /// ```
-    /// use qipc::datastream::DataStreamReader;
+    /// use qipc_datastream::DataStreamReader;
     /// let mut input = DataStreamReader::new(&[1, 2, 3]);
     /// let mut sum = 0;
     /// while !input.at_end() {
     ///     sum += input.read::<u8>()?;
     /// }
     /// assert_eq!(sum, 6);
-    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// # Ok::<(), qipc_datastream::DecodeError>(())
     /// ```
     pub fn at_end(&self) -> bool {
         self.remaining() == 0
@@ -1198,12 +1198,12 @@ impl<'a> DataStreamReader<'a> {
     /// left where the failing value started.
     ///
     /// ```
-    /// use qipc::datastream::DataStreamReader;
+    /// use qipc_datastream::DataStreamReader;
     /// let bytes = [0, 0, 0, 7, 0, 0, 0, 2, 0, 0x41];
     /// let mut input = DataStreamReader::new(&bytes);
     /// let (n, s): (i32, String) = input.read()?; // in >> n >> s
     /// assert_eq!((n, s.as_str()), (7, "A"));
-    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// # Ok::<(), qipc_datastream::DecodeError>(())
     /// ```
     pub fn read<T: Decode>(&mut self) -> Result<T, DecodeError> {
         let start = self.pos;
@@ -1221,11 +1221,11 @@ impl<'a> DataStreamReader<'a> {
     /// Takes `n` raw bytes (`QDataStream::readRawData`).
     ///
     /// ```
-    /// use qipc::datastream::DataStreamReader;
+    /// use qipc_datastream::DataStreamReader;
     /// let mut input = DataStreamReader::new(b"\x89PNG\r\n");
     /// assert_eq!(input.read_raw(4)?, b"\x89PNG");
     /// assert!(input.read_raw(10).is_err()); // only 2 left
-    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// # Ok::<(), qipc_datastream::DecodeError>(())
     /// ```
     pub fn read_raw(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         self.take(n, "raw data")
@@ -1265,11 +1265,11 @@ impl<'a> DataStreamReader<'a> {
     /// Reads a `bool` (any nonzero byte is true, as in Qt).
     ///
     /// ```
-    /// use qipc::datastream::DataStreamReader;
+    /// use qipc_datastream::DataStreamReader;
     /// let mut input = DataStreamReader::new(&[0, 2]);
     /// assert!(!input.read_bool()?);
     /// assert!(input.read_bool()?);
-    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// # Ok::<(), qipc_datastream::DecodeError>(())
     /// ```
     pub fn read_bool(&mut self) -> Result<bool, DecodeError> {
         Ok(self.take(1, "bool")?[0] != 0)
@@ -1278,10 +1278,10 @@ impl<'a> DataStreamReader<'a> {
     /// Reads a `float` (a double narrowed to float unless the precision is single).
     ///
     /// ```
-    /// use qipc::datastream::DataStreamReader;
+    /// use qipc_datastream::DataStreamReader;
     /// let mut input = DataStreamReader::new(&[0x3f, 0xf8, 0, 0, 0, 0, 0, 0]);
     /// assert_eq!(input.read_f32()?, 1.5);
-    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// # Ok::<(), qipc_datastream::DecodeError>(())
     /// ```
     pub fn read_f32(&mut self) -> Result<f32, DecodeError> {
         match self.precision {
@@ -1293,10 +1293,10 @@ impl<'a> DataStreamReader<'a> {
     /// Reads a `double` (a float widened to double if the precision is single).
     ///
     /// ```
-    /// use qipc::datastream::DataStreamReader;
+    /// use qipc_datastream::DataStreamReader;
     /// let mut input = DataStreamReader::new(&[0xc0, 0, 0, 0, 0, 0, 0, 0]);
     /// assert_eq!(input.read_f64()?, -2.0);
-    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// # Ok::<(), qipc_datastream::DecodeError>(())
     /// ```
     pub fn read_f64(&mut self) -> Result<f64, DecodeError> {
         match self.precision {
@@ -1338,14 +1338,14 @@ impl<'a> DataStreamReader<'a> {
     /// bytes left given the smallest encoding of one element.
     ///
     /// ```
-    /// use qipc::datastream::DataStreamReader;
+    /// use qipc_datastream::DataStreamReader;
     /// let mut input = DataStreamReader::new(&[0, 0, 0, 2, 0, 1, 0, 2]);
     /// let n = input.read_container_size("QList<quint16>", 2)?;
     /// let items = (0..n).map(|_| input.read_u16()).collect::<Result<Vec<_>, _>>()?;
     /// assert_eq!(items, [1, 2]);
     /// // A count that cannot fit in the bytes left fails before anything is allocated:
     /// assert!(DataStreamReader::new(&[0, 0, 0, 9, 0, 1]).read_container_size("QList<quint16>", 2).is_err());
-    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// # Ok::<(), qipc_datastream::DecodeError>(())
     /// ```
     pub fn read_container_size(
         &mut self,
@@ -1363,11 +1363,11 @@ impl<'a> DataStreamReader<'a> {
     /// checking surrogates.
     ///
     /// ```
-    /// use qipc::datastream::DataStreamReader;
+    /// use qipc_datastream::DataStreamReader;
     /// let bytes = [0, 0, 0, 2, 0xd8, 0]; // a lone surrogate
     /// assert_eq!(DataStreamReader::new(&bytes).read_qstring_utf16()?, Some(vec![0xd800]));
     /// assert!(DataStreamReader::new(&bytes).read_qstring().is_err());
-    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// # Ok::<(), qipc_datastream::DecodeError>(())
     /// ```
     pub fn read_qstring_utf16(&mut self) -> Result<Option<Vec<u16>>, DecodeError> {
         let start = self.pos;
@@ -1392,11 +1392,11 @@ impl<'a> DataStreamReader<'a> {
     /// hold: use [`read_qstring_utf16`](Self::read_qstring_utf16) for those).
     ///
     /// ```
-    /// use qipc::datastream::DataStreamReader;
+    /// use qipc_datastream::DataStreamReader;
     /// let mut input = DataStreamReader::new(&[0, 0, 0, 2, 0, 0x41, 0xff, 0xff, 0xff, 0xff]);
     /// assert_eq!(input.read_qstring()?.as_deref(), Some("A"));
     /// assert_eq!(input.read_qstring()?, None); // a null QString
-    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// # Ok::<(), qipc_datastream::DecodeError>(())
     /// ```
     pub fn read_qstring(&mut self) -> Result<Option<String>, DecodeError> {
         let start = self.pos;
@@ -1412,11 +1412,11 @@ impl<'a> DataStreamReader<'a> {
     /// Reads a `QByteArray` (`None` = null byte array).
     ///
     /// ```
-    /// use qipc::datastream::DataStreamReader;
+    /// use qipc_datastream::DataStreamReader;
     /// let mut input = DataStreamReader::new(&[0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]);
     /// assert_eq!(input.read_qbytearray()?, Some(vec![])); // empty
     /// assert_eq!(input.read_qbytearray()?, None); // null
-    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// # Ok::<(), qipc_datastream::DecodeError>(())
     /// ```
     pub fn read_qbytearray(&mut self) -> Result<Option<Vec<u8>>, DecodeError> {
         self.restoring(|r| match r.read_byte_len("QByteArray", 1)? {
@@ -1438,10 +1438,10 @@ impl<'a> DataStreamReader<'a> {
     /// Reads a `QStringList` (null strings in it become empty strings).
     ///
     /// ```
-    /// use qipc::datastream::DataStreamReader;
+    /// use qipc_datastream::DataStreamReader;
     /// let bytes = [0, 0, 0, 2, 0, 0, 0, 2, 0, 0x61, 0xff, 0xff, 0xff, 0xff];
     /// assert_eq!(DataStreamReader::new(&bytes).read_qstringlist()?, ["a", ""]);
-    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// # Ok::<(), qipc_datastream::DecodeError>(())
     /// ```
     pub fn read_qstringlist(&mut self) -> Result<Vec<String>, DecodeError> {
         self.read::<Vec<String>>()
@@ -1451,10 +1451,10 @@ impl<'a> DataStreamReader<'a> {
     /// value whatever the flag says).
     ///
     /// ```
-    /// use qipc::datastream::{DataStreamReader, QVariant};
+    /// use qipc_datastream::{DataStreamReader, QVariant};
     /// let bytes = [0, 0, 0, 2, 0, 0, 0, 0, 7];
     /// assert_eq!(DataStreamReader::new(&bytes).read_qvariant()?, QVariant::Int(7));
-    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// # Ok::<(), qipc_datastream::DecodeError>(())
     /// ```
     pub fn read_qvariant(&mut self) -> Result<QVariant, DecodeError> {
         self.read_qvariant_with_null_flag().map(|(v, _)| v)
@@ -1463,12 +1463,12 @@ impl<'a> DataStreamReader<'a> {
     /// Reads a `QVariant` and its null flag.
     ///
     /// ```
-    /// use qipc::datastream::{DataStreamReader, QVariant};
+    /// use qipc_datastream::{DataStreamReader, QVariant};
     /// // Qt 5: out << QVariant(QVariant::String)
     /// let bytes = [0, 0, 0, 10, 1, 0xff, 0xff, 0xff, 0xff];
     /// let (v, is_null) = DataStreamReader::new(&bytes).read_qvariant_with_null_flag()?;
     /// assert_eq!((v, is_null), (QVariant::String(None), true));
-    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// # Ok::<(), qipc_datastream::DecodeError>(())
     /// ```
     pub fn read_qvariant_with_null_flag(&mut self) -> Result<(QVariant, bool), DecodeError> {
         let start = self.pos;
@@ -1515,10 +1515,10 @@ impl<'a> DataStreamReader<'a> {
     /// whose end is found from its chunk structure (there is no length prefix).
     ///
     /// ```
-    /// use qipc::datastream::DataStreamReader;
+    /// use qipc_datastream::DataStreamReader;
     /// let image = DataStreamReader::new(&[0, 0, 0, 0]).read_qimage()?;
     /// assert!(image.is_null());
-    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// # Ok::<(), qipc_datastream::DecodeError>(())
     /// ```
     #[cfg(feature = "qimage")]
     pub fn read_qimage(&mut self) -> Result<QImage, DecodeError> {
@@ -1548,7 +1548,7 @@ impl<'a> DataStreamReader<'a> {
 /// A value that can be written to a [`DataStreamWriter`] (Qt's `operator<<`).
 ///
 /// ```
-/// use qipc::datastream::{DataStreamWriter, Encode};
+/// use qipc_datastream::{DataStreamWriter, Encode};
 /// struct Point { x: i32, y: i32 }
 /// impl Encode for Point {
 ///     fn encode(&self, out: &mut DataStreamWriter) {
@@ -1568,7 +1568,7 @@ pub trait Encode {
 /// A value that can be read from a [`DataStreamReader`] (Qt's `operator>>`).
 ///
 /// ```
-/// use qipc::datastream::{DataStreamReader, Decode, DecodeError};
+/// use qipc_datastream::{DataStreamReader, Decode, DecodeError};
 /// #[derive(Debug, PartialEq)]
 /// struct Point { x: i32, y: i32 }
 /// impl Decode for Point {
@@ -1807,7 +1807,7 @@ impl<T: Decode> Decode for Box<T> {
 ///
 /// ```
 /// use std::collections::BTreeMap;
-/// use qipc::datastream::{DataStreamReader, DataStreamWriter, QVariant};
+/// use qipc_datastream::{DataStreamReader, DataStreamWriter, QVariant};
 ///
 /// #[derive(Debug, PartialEq, Default)]
 /// struct Settings {
@@ -1815,7 +1815,7 @@ impl<T: Decode> Decode for Box<T> {
 ///     size: (i32, i32),
 ///     values: BTreeMap<String, QVariant>,
 /// }
-/// qipc::datastream_struct!(Settings { name, size, values });
+/// qipc_datastream::datastream_struct!(Settings { name, size, values });
 ///
 /// let s = Settings {
 ///     name: Some("main".into()),
@@ -1826,20 +1826,20 @@ impl<T: Decode> Decode for Box<T> {
 /// out.write(&s);
 /// let bytes = out.into_bytes();
 /// assert_eq!(DataStreamReader::new(&bytes).read::<Settings>()?, s);
-/// # Ok::<(), qipc::datastream::DecodeError>(())
+/// # Ok::<(), qipc_datastream::DecodeError>(())
 /// ```
 #[macro_export]
 macro_rules! datastream_struct {
     ($ty:ident { $($field:ident),* $(,)? }) => {
-        impl $crate::datastream::Encode for $ty {
-            fn encode(&self, out: &mut $crate::datastream::DataStreamWriter) {
-                $( $crate::datastream::Encode::encode(&self.$field, out); )*
+        impl $crate::Encode for $ty {
+            fn encode(&self, out: &mut $crate::DataStreamWriter) {
+                $( $crate::Encode::encode(&self.$field, out); )*
             }
         }
-        impl $crate::datastream::Decode for $ty {
+        impl $crate::Decode for $ty {
             fn decode(
-                input: &mut $crate::datastream::DataStreamReader<'_>,
-            ) -> ::std::result::Result<Self, $crate::datastream::DecodeError> {
+                input: &mut $crate::DataStreamReader<'_>,
+            ) -> ::std::result::Result<Self, $crate::DecodeError> {
                 ::std::result::Result::Ok($ty { $( $field: input.read()?, )* })
             }
         }
