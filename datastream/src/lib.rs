@@ -189,6 +189,11 @@ pub use image::{ImageFormat, QImage};
 #[cfg(test)]
 mod tests;
 
+/// The README's example runs as a doctest, so the crate's page stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 /// The byte order of a stream (`QDataStream::ByteOrder`).
 ///
 /// ```
