@@ -1,4 +1,4 @@
-//! Decodes arbitrary bytes as every QDataStream type qipc supports, with both
+//! Decodes arbitrary bytes as every QDataStream type qipc-datastream supports, with both
 //! byte orders and several stream versions. A decode must never panic, never
 //! allocate beyond the input's size, and whatever decodes must re-encode to
 //! bytes that decode to the same value.
@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use libfuzzer_sys::fuzz_target;
-use qipc::datastream::{
+use qipc_datastream::{
     ByteOrder, DataStreamReader, DataStreamWriter, Decode, Encode, FloatingPointPrecision, QByteArray, QImage,
     QVariant, Version,
 };
@@ -71,7 +71,7 @@ fuzz_target!(|data: &[u8]| {
             roundtrip::<Vec<(i64, Option<String>)>>(body, v, bo, single);
         }
         4 => {
-            // Any image that decodes must survive a qipc encode/decode with the same pixels.
+            // Any image that decodes must survive an encode/decode with the same pixels.
             let mut r = DataStreamReader::with(body, v, bo);
             if let Ok(img) = r.read_qimage() {
                 let mut w = DataStreamWriter::with(v, bo);

@@ -90,7 +90,9 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub mod datastream;
+#[cfg(feature = "datastream")]
+#[cfg_attr(docsrs, doc(cfg(feature = "datastream")))]
+pub use qipc_datastream as datastream;
 mod error;
 pub mod inspect;
 pub mod key;

@@ -8,7 +8,7 @@
 //! if those are missing the tests fail and name scripts/setup-qt.sh.
 //!
 //! Integration tests get no `CARGO_BIN_EXE_*` for examples, so the first test
-//! that needs one runs `cargo build -p qipc --examples` once, into the same
+//! that needs one runs `cargo build -p qipc --examples --features qimage` once, into the same
 //! target directory and profile as this test binary.
 
 mod common;
@@ -43,7 +43,8 @@ fn examples_dir() -> &'static Path {
         let target_dir = profile_dir.parent().expect("<target>").to_path_buf();
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
         let mut cmd = Command::new(cargo);
-        cmd.args(["build", "-q", "-p", "qipc", "--examples"])
+        // image_share needs `qimage`, which this test needs too (off by default).
+        cmd.args(["build", "-q", "-p", "qipc", "--examples", "--features", "qimage"])
             .env("CARGO_TARGET_DIR", &target_dir)
             .current_dir(common::repo_root());
         if profile_dir.file_name().is_some_and(|n| n == "release") {
@@ -51,7 +52,7 @@ fn examples_dir() -> &'static Path {
         }
         // Other builds may hold the target directory's lock for a while.
         let out = run("cargo build --examples", cmd, Duration::from_secs(900));
-        assert!(out.status.success(), "cargo build -p qipc --examples failed:\n{}", out.stderr);
+        assert!(out.status.success(), "cargo build -p qipc --examples --features qimage failed:\n{}", out.stderr);
         profile_dir.join("examples")
     })
 }

@@ -1,5 +1,5 @@
-//! Unit tests: every worked example of the spec (§6), hostile inputs and
-//! the inputs the fuzzer found crashing.
+//! Unit tests: the byte layout of each type as Qt writes it, hostile inputs
+//! and the inputs the fuzzer found crashing.
 
 use super::*;
 use std::collections::BTreeMap;
@@ -268,7 +268,7 @@ mod image_tests {
 
     #[test]
     fn spec_rgb32_image_start() {
-        // "Observed start of a 2×1 RGB32 image".
+        // The start of a 2×1 RGB32 image as Qt writes it.
         let img = QImage::from_rgba8(2, 1, vec![255, 0, 0, 255, 0, 255, 0, 255])
             .unwrap()
             .convert_to(ImageFormat::RGB32)
@@ -409,4 +409,43 @@ fn qt5_typed_null_variants() {
     w.write_qvariant_with_null_flag(&c.0, c.1);
     assert_eq!(w.into_bytes(), b);
     assert_eq!(DataStreamReader::new(&b).read::<QVariant>().unwrap(), QVariant::String(None));
+}
+
+#[test]
+fn version_names_and_aliases() {
+    let names: Vec<String> = (19..=24).map(|v| Version::new(v).unwrap().to_string()).collect();
+    assert_eq!(names, ["Qt_5_15 (19)", "Qt_6_0 (20)", "Qt_6_6 (21)", "Qt_6_7 (22)", "Qt_6_10 (23)", "Qt_6_12 (24)"]);
+    assert_eq!(Version::QT_6_5, Version::QT_6_0);
+    assert_eq!((Version::QT_6_8, Version::QT_6_9), (Version::QT_6_7, Version::QT_6_7));
+    assert_eq!(Version::QT_6_11, Version::QT_6_12);
+    assert_eq!((Version::MIN, Version::MAX), (Version::QT_5_15, Version::QT_6_12));
+    assert_eq!((Version::new(18), Version::new(25)), (None, None));
+    assert!(Version::QT_5_15 < Version::QT_6_0);
+}
+
+#[test]
+fn reader_and_writer_settings() {
+    // A single-precision stream holds 4-byte floats, read into f32 or f64 alike.
+    let mut r = DataStreamReader::new(&[0x3f, 0x80, 0, 0, 0xc0, 0, 0, 0]);
+    r.set_floating_point_precision(FloatingPointPrecision::SinglePrecision);
+    assert_eq!(r.read::<f64>().unwrap(), 1.0);
+    assert_eq!(r.read::<f32>().unwrap(), -2.0);
+    assert!(r.at_end());
+    // Raw data has no length prefix and borrows from the input.
+    let mut r = DataStreamReader::new(b"\x89PNG\r\n");
+    assert_eq!(r.read_raw(4).unwrap(), b"\x89PNG");
+    assert!(r.read_raw(3).is_err());
+    assert_eq!(r.position(), 4);
+    // The map order follows a version set later, until it is set explicitly.
+    let mut w = DataStreamWriter::new();
+    assert_eq!(w.map_order(), MapOrder::Ascending);
+    w.set_version(Version::QT_5_15);
+    assert_eq!(w.map_order(), MapOrder::Descending);
+    w.set_map_order(MapOrder::Ascending);
+    w.set_version(Version::QT_6_12);
+    assert_eq!(w.map_order(), MapOrder::Ascending);
+    // write_qstringlist writes what Vec<String> does.
+    let mut w = DataStreamWriter::new();
+    w.write_qstringlist(&["a", ""]);
+    assert_eq!(w.into_bytes(), write(&vec!["a".to_string(), String::new()]));
 }

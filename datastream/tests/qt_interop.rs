@@ -1,23 +1,21 @@
-//! `qipc::datastream` against real Qt (PyQt5 = Qt 5.15, PySide6 = Qt 6.x)
-//! through `tests/qt/datastream_peer.py`.
+//! The codec against real Qt (PyQt5 = Qt 5.15, PySide6 = Qt 6.x) through
+//! `tests/qt/datastream_peer.py`.
 //!
 //! For every case, stream version and byte order: Qt encodes and the bytes
-//! must equal qipc's (bit-exact, images excepted) and decode in qipc to the
-//! case's value; qipc encodes and Qt must decode the case's value. Images are
+//! must equal ours (bit-exact, images excepted) and decode here to the
+//! case's value; we encode and Qt must decode the case's value. Images are
 //! compared pixel by pixel both ways, with the `QImage::Format` Qt reports.
 //! One Python process per Qt version runs all of its cases in a batch.
 //!
-//! Needs the default `qimage` feature (the image cases are part of every run).
+//! Needs the `qimage` feature (the image cases are part of every run) and
+//! the Qt peers (see `support`): `cargo test -p qipc-datastream --features qimage`.
 
-#![cfg(feature = "qimage")]
-
-// common/mod.rs allows its own dead code.
-mod common;
+mod support;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use qipc::datastream::{
+use qipc_datastream::{
     ByteOrder, DataStreamReader, DataStreamWriter, Decode, Encode, FloatingPointPrecision, ImageFormat, MapOrder,
     QByteArray, QImage, QVariant, Version,
 };
@@ -312,14 +310,9 @@ fn run(qt: u8) {
     }
     let path = std::env::temp_dir().join(format!("qipc_datastream_qt{qt}_{}.txt", std::process::id()));
     std::fs::write(&path, &batch).unwrap();
-    let out = common::qt_peer(
-        "datastream_peer.py",
-        &["--qt", &qt.to_string(), "batch", path.to_str().unwrap()],
-        Duration::from_secs(120),
-    )
-    .finish();
+    let peer = support::run_peer(&["--qt", &qt.to_string(), "batch", path.to_str().unwrap()], Duration::from_secs(120));
     let _ = std::fs::remove_file(&path);
-    let (ok, out) = out;
+    let out = &peer.stdout;
 
     let by_name: HashMap<&str, &Case> = cases.iter().map(|c| (c.name, c)).collect();
     let mut failures = Vec::new();
@@ -389,7 +382,7 @@ fn run(qt: u8) {
     let expected_lines = n_lines + 4 * versions.len(); // + the null image's two lines per version and byte order
     assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
     assert_eq!(checked, expected_lines, "peer answered {checked} of {expected_lines} lines:\n{out}");
-    assert!(ok, "peer failed:\n{out}");
+    assert!(peer.success, "peer failed:\n{out}\n{}", peer.stderr);
 }
 
 #[test]
@@ -434,15 +427,12 @@ fn edge_streams_agree_with_qt() {
         }
         let path = std::env::temp_dir().join(format!("qipc_datastream_edge_qt{qt}_{}.txt", std::process::id()));
         std::fs::write(&path, &batch).unwrap();
-        let (_, out) = common::qt_peer(
-            "datastream_peer.py",
-            &["--qt", &qt.to_string(), "batch", path.to_str().unwrap()],
-            Duration::from_secs(60),
-        )
-        .finish();
+        let peer =
+            support::run_peer(&["--qt", &qt.to_string(), "batch", path.to_str().unwrap()], Duration::from_secs(60));
         let _ = std::fs::remove_file(&path);
+        let out = &peer.stdout;
         let lines: Vec<&str> = out.lines().collect();
-        assert_eq!(lines.len(), expected.len(), "Qt {qt} peer output:\n{out}");
+        assert_eq!(lines.len(), expected.len(), "Qt {qt} peer output:\n{out}\n{}", peer.stderr);
         for (line, (head, ours)) in lines.iter().zip(&expected) {
             assert!(line.starts_with(head.as_str()), "{line} vs {head}");
             let qt_ok = line[head.len()..].trim() == "OK";

@@ -1,9 +1,65 @@
-//! QDataStream-compatible encoding and decoding.
+//! Qt's `QDataStream` binary format: the bytes a Qt program writes with
+//! `operator<<` and reads with `operator>>`.
 //!
-//! [`DataStreamWriter`] produces the bytes Qt's `QDataStream` writes with
-//! `operator<<`, and [`DataStreamReader`] reads what Qt's `QDataStream` wrote.
-//! Both default to Qt's defaults: big-endian, double precision floats and the
-//! newest stream version this module knows ([`Version::QT_6_12`]).
+//! [`DataStreamWriter`] plays a `QDataStream` writing into a `QBuffer`, and
+//! [`DataStreamReader`] one reading from a `QByteArray`. Both start with Qt's
+//! defaults: big-endian, floating point written as `double`, and the newest
+//! stream version this crate knows, [`Version::QT_6_12`]. Stream versions 19
+//! to 24 (Qt 5.15 to Qt 6.12) are supported.
+//!
+//! The crate has no unsafe code, does no I/O and, without features, has no
+//! dependencies: the bytes can go to a file, a socket or shared memory (the
+//! `qipc` crate shares them with Qt's `QSharedMemory` and re-exports this
+//! crate as `qipc::datastream`).
+//!
+//! ## A walkthrough
+//!
+//! A Qt program puts a message and a picture into a buffer:
+//!
+//! ```cpp
+//! QBuffer buffer;
+//! buffer.open(QBuffer::WriteOnly);
+//! QDataStream out(&buffer);
+//! out << QString("Hello") << image;   // a 2×1 image, QImage::Format_RGB32
+//! ```
+//!
+//! The same bytes from Rust, and back (this needs the `qimage`
+//! feature):
+//!
+//! ```
+//! # #[cfg(feature = "qimage")]
+//! # fn main() -> Result<(), qipc_datastream::DecodeError> {
+//! use qipc_datastream::{DataStreamReader, DataStreamWriter, ImageFormat, QImage};
+//!
+//! // A red and a blue pixel (straight RGBA8), shown as QImage::Format_RGB32.
+//! let rgba = vec![255, 0, 0, 255, 0, 0, 255, 255];
+//! let image = QImage::from_rgba8(2, 1, rgba)?.convert_to(ImageFormat::RGB32)?;
+//!
+//! let mut out = DataStreamWriter::new();        // QDataStream out(&buffer);
+//! out.write_qstring(Some("Hello"));             // out << QString("Hello")
+//! out.write_qimage(&image);                     //     << image;
+//! let bytes = out.into_bytes();                 // buffer.data()
+//!
+//! // A QString: its length in bytes, then UTF-16 code units, big-endian.
+//! assert_eq!(&bytes[..14], &[0, 0, 0, 10, 0, b'H', 0, b'e', 0, b'l', 0, b'l', 0, b'o']);
+//! // A QImage: the marker 1, then a PNG file.
+//! assert_eq!(&bytes[14..22], &[0, 0, 0, 1, 0x89, b'P', b'N', b'G']);
+//!
+//! let mut input = DataStreamReader::new(&bytes); // QDataStream in(buffer.data());
+//! let message = input.read_qstring()?;           // in >> message
+//! let picture = input.read_qimage()?;            //    >> picture;
+//! assert_eq!(message.as_deref(), Some("Hello"));
+//! assert_eq!((picture.width(), picture.height()), (2, 1));
+//! assert_eq!(picture.format(), ImageFormat::RGB32); // what Qt's reader reports too
+//! assert_eq!(picture.pixel(1, 0), 0xff0000ff);      // a QRgb, 0xAARRGGBB
+//! assert!(input.at_end());
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "qimage"))]
+//! # fn main() {}
+//! ```
+//!
+//! ## Types
 //!
 //! | Qt type | Rust type |
 //! |---|---|
@@ -15,31 +71,111 @@
 //! | `QMap<K, V>` | `BTreeMap<K, V>` (see [`MapOrder`]) |
 //! | `QPair<A, B>` / `std::pair` | `(A, B)` |
 //! | `QVariant` | [`QVariant`] |
-//! | `QImage` | [`QImage`] (feature `qimage`) |
+//! | `QImage` | `QImage` (feature `qimage`) |
 //!
-//! Decoding never trusts a length field: a length longer than the bytes left
-//! fails at once with a [`DecodeError`], before anything is allocated.
+//! All of them implement [`Encode`] and [`Decode`], which
+//! [`DataStreamWriter::write`] and [`DataStreamReader::read`] take. Your own
+//! types join in by implementing the two traits, or field by field with
+//! [`datastream_struct!`].
+//!
+//! ## Byte order
+//!
+//! Nothing in the stream says which byte order it uses: both sides must
+//! agree, as with `QDataStream::setByteOrder`. The order applies to every
+//! number, lengths and the UTF-16 code units of strings included.
 //!
 //! ```
-//! use qipc::datastream::{DataStreamReader, DataStreamWriter, QByteArray};
+//! use qipc_datastream::{ByteOrder, DataStreamReader, DataStreamWriter, Version};
+//!
+//! let mut out = DataStreamWriter::with(Version::QT_6_12, ByteOrder::LittleEndian);
+//! out.write(&0x0102_0304u32);
+//! out.write_qstring(Some("A"));
+//! let bytes = out.into_bytes();
+//! assert_eq!(bytes, [4, 3, 2, 1, 2, 0, 0, 0, b'A', 0]);
+//!
+//! // Read in the default (big-endian) order, the same bytes are another number.
+//! assert_eq!(DataStreamReader::new(&bytes).read::<u32>()?, 0x0403_0201);
+//! # Ok::<(), qipc_datastream::DecodeError>(())
+//! ```
+//!
+//! ## Stream versions and 64-bit sizes
+//!
+//! The version is not in the stream either: use the one the Qt side sets
+//! with `QDataStream::setVersion` (see [`Version`]). For the types of this
+//! crate it changes two things: the order of `QMap` entries ([`MapOrder`]),
+//! and sizes. From `Qt_6_7` (22) on, a size of `0xFFFFFFFE` or more is
+//! written as `0xFFFFFFFE` followed by the size as a `qint64`. In older
+//! versions `0xFFFFFFFE` is itself a size, and a larger one cannot be
+//! written: the value is left out and
+//! [`size_limit_exceeded`](DataStreamWriter::size_limit_exceeded) is set, as
+//! Qt sets `QDataStream::SizeLimitExceeded`.
+//!
+//! ```
+//! use qipc_datastream::{ByteOrder, DataStreamReader, DataStreamWriter, Version};
+//!
+//! // The QByteArray "a", its size in the 64-bit form.
+//! let long_form = [0xff, 0xff, 0xff, 0xfe, 0, 0, 0, 0, 0, 0, 0, 1, b'a'];
+//! let mut input = DataStreamReader::with(&long_form, Version::QT_6_7, ByteOrder::BigEndian);
+//! assert_eq!(input.read_qbytearray()?, Some(b"a".to_vec()));
+//! // In a Qt_6_6 stream the same bytes announce almost 4 GiB, more than there is.
+//! let mut input = DataStreamReader::with(&long_form, Version::QT_6_6, ByteOrder::BigEndian);
+//! assert!(input.read_qbytearray().is_err());
+//!
+//! // A size of exactly 0xFFFFFFFE, written for each version:
+//! let mut out = DataStreamWriter::with(Version::QT_6_7, ByteOrder::BigEndian);
+//! assert!(out.write_container_size(0xFFFF_FFFE));
+//! assert_eq!(out.into_bytes(), [0xff, 0xff, 0xff, 0xfe, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xfe]);
+//! let mut out = DataStreamWriter::with(Version::QT_6_6, ByteOrder::BigEndian);
+//! assert!(out.write_container_size(0xFFFF_FFFE));
+//! assert!(!out.write_container_size(0xFFFF_FFFF)); // too large for Qt_6_6: not written
+//! assert!(out.size_limit_exceeded());
+//! assert_eq!(out.into_bytes(), [0xff, 0xff, 0xff, 0xfe]);
+//! # Ok::<(), qipc_datastream::DecodeError>(())
+//! ```
+//!
+//! ## Null and empty
+//!
+//! Qt tells a null `QString()` from an empty `QString("")`, and a null
+//! `QByteArray()` from an empty one: null is written as the length
+//! `0xFFFFFFFF`, empty as the length 0. This crate keeps them apart with
+//! `Option` (`None` is null) and [`QByteArray`]. Reading into a plain
+//! `String`, or a `Vec<String>` for a `QStringList`, turns null into empty.
+//!
+//! ```
+//! use qipc_datastream::{DataStreamReader, DataStreamWriter};
 //!
 //! let mut out = DataStreamWriter::new();
-//! out.write(&42i32);
-//! out.write_qstring(Some("hé"));
-//! out.write(&QByteArray::null());
-//! out.write(&vec![String::from("a"), String::from("b")]);
+//! out.write_qstring(None);     // out << QString()
+//! out.write_qstring(Some("")); // out << QString("")
 //! let bytes = out.into_bytes();
-//! assert_eq!(&bytes[..4], &[0, 0, 0, 42]);
+//! assert_eq!(bytes, [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
 //!
 //! let mut input = DataStreamReader::new(&bytes);
-//! assert_eq!(input.read::<i32>()?, 42);
-//! assert_eq!(input.read_qstring()?.as_deref(), Some("hé"));
-//! assert!(input.read::<QByteArray>()?.is_null());
-//! assert_eq!(input.read::<Vec<String>>()?, ["a", "b"]);
-//! assert_eq!(input.remaining(), 0);
-//! # Ok::<(), qipc::datastream::DecodeError>(())
+//! assert_eq!(input.read_qstring()?, None);
+//! assert_eq!(input.read_qstring()?, Some(String::new()));
+//!
+//! let mut input = DataStreamReader::new(&bytes);
+//! assert_eq!(input.read::<String>()?, ""); // the null string
+//! assert_eq!(input.read::<String>()?, "");
+//! # Ok::<(), qipc_datastream::DecodeError>(())
 //! ```
+//!
+//! ## Untrusted input
+//!
+//! Decoding never trusts a length field: a length or element count that
+//! cannot fit in the bytes left fails at once with a [`DecodeError`], before
+//! anything is allocated. Nested [`QVariant`] lists and maps stop at
+//! [`MAX_VARIANT_DEPTH`] levels, and images at 1 GiB of RGBA pixels. A read
+//! that fails leaves the reader where the value started.
+//!
+//! ## Features
+//!
+//! - `qimage` (off by default): the types `QImage` and `ImageFormat`, and
+//!   `DataStreamWriter::write_qimage` and `DataStreamReader::read_qimage`.
+//!   In a stream a `QImage` is a PNG file, so this feature brings in the
+//!   `png` crate.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
@@ -53,10 +189,15 @@ pub use image::{ImageFormat, QImage};
 #[cfg(test)]
 mod tests;
 
+/// The README's example runs as a doctest, so the crate's page stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 /// The byte order of a stream (`QDataStream::ByteOrder`).
 ///
 /// ```
-/// use qipc::datastream::{ByteOrder, DataStreamWriter, Version};
+/// use qipc_datastream::{ByteOrder, DataStreamWriter, Version};
 /// let mut out = DataStreamWriter::with(Version::QT_6_12, ByteOrder::LittleEndian);
 /// out.write(&1u16);
 /// assert_eq!(out.into_bytes(), [1, 0]);
@@ -73,119 +214,48 @@ pub enum ByteOrder {
 /// A `QDataStream::Version` value (not written into the stream: both sides must agree).
 ///
 /// Only the versions from Qt 5.15 on are supported ([`Version::MIN`] ..= [`Version::MAX`]).
+/// Qt gives several of its versions the same value when the format did not
+/// change between them, and so do these constants.
 ///
 /// ```
-/// use qipc::datastream::Version;
-/// assert_eq!(Version::QT_6_7.value(), 22);
-/// assert!(Version::QT_6_12.has_extended_size());
-/// assert!(!Version::QT_6_6.has_extended_size());
-/// assert_eq!(Version::new(19), Some(Version::QT_5_15));
-/// assert_eq!(Version::new(18), None);
+/// use qipc_datastream::{ByteOrder, DataStreamWriter, Version};
+/// // out.setVersion(QDataStream::Qt_6_7);
+/// let out = DataStreamWriter::with(Version::QT_6_7, ByteOrder::BigEndian);
+/// assert_eq!(out.version().value(), 22);
+/// assert_eq!(Version::QT_6_8, Version::QT_6_7);
+/// assert_eq!(Version::new(24).map(|v| v.to_string()).as_deref(), Some("Qt_6_12 (24)"));
+/// assert_eq!(Version::new(18), None); // Qt_5_12: too old
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Version(u8);
 
 impl Version {
     /// `Qt_5_15` (also `Qt_5_13`, `Qt_5_14`): 19.
-    ///
-    /// ```
-    /// use qipc::datastream::Version;
-    /// assert_eq!(Version::QT_5_15.value(), 19);
-    /// assert_eq!(Version::QT_5_15.to_string(), "Qt_5_15 (19)");
-    /// ```
     pub const QT_5_15: Version = Version(19);
     /// `Qt_6_0` (also `Qt_6_1` … `Qt_6_5`): 20.
-    ///
-    /// ```
-    /// use qipc::datastream::Version;
-    /// assert_eq!(Version::QT_6_0.value(), 20);
-    /// assert!(Version::QT_6_0 > Version::QT_5_15);
-    /// ```
     pub const QT_6_0: Version = Version(20);
     /// `Qt_6_5`: 20.
-    ///
-    /// ```
-    /// use qipc::datastream::Version;
-    /// assert_eq!(Version::QT_6_5, Version::QT_6_0); // the format did not change
-    /// ```
     pub const QT_6_5: Version = Version(20);
     /// `Qt_6_6`: 21.
-    ///
-    /// ```
-    /// use qipc::datastream::Version;
-    /// assert_eq!(Version::QT_6_6.value(), 21);
-    /// assert!(!Version::QT_6_6.has_extended_size());
-    /// ```
     pub const QT_6_6: Version = Version(21);
     /// `Qt_6_7` (also `Qt_6_8`, `Qt_6_9`): 22, the first with 64-bit sizes.
-    ///
-    /// ```
-    /// use qipc::datastream::Version;
-    /// assert_eq!(Version::QT_6_7.value(), 22);
-    /// assert!(Version::QT_6_7.has_extended_size());
-    /// ```
     pub const QT_6_7: Version = Version(22);
     /// `Qt_6_8`: 22.
-    ///
-    /// ```
-    /// use qipc::datastream::Version;
-    /// assert_eq!(Version::QT_6_8, Version::QT_6_7);
-    /// ```
     pub const QT_6_8: Version = Version(22);
     /// `Qt_6_9`: 22.
-    ///
-    /// ```
-    /// use qipc::datastream::Version;
-    /// assert_eq!(Version::QT_6_9, Version::QT_6_7);
-    /// ```
     pub const QT_6_9: Version = Version(22);
     /// `Qt_6_10`: 23.
-    ///
-    /// ```
-    /// use qipc::datastream::Version;
-    /// assert_eq!(Version::QT_6_10.value(), 23);
-    /// assert_eq!(Version::QT_6_10.to_string(), "Qt_6_10 (23)");
-    /// ```
     pub const QT_6_10: Version = Version(23);
     /// `Qt_6_11` (also `Qt_6_12`): 24.
-    ///
-    /// ```
-    /// use qipc::datastream::Version;
-    /// assert_eq!(Version::QT_6_11.value(), 24);
-    /// ```
     pub const QT_6_11: Version = Version(24);
     /// `Qt_6_12`: 24.
-    ///
-    /// ```
-    /// use qipc::datastream::{DataStreamWriter, Version};
-    /// assert_eq!(Version::QT_6_12, Version::QT_6_11);
-    /// assert_eq!(DataStreamWriter::new().version(), Version::QT_6_12);
-    /// ```
     pub const QT_6_12: Version = Version(24);
     /// The oldest supported version (19).
-    ///
-    /// ```
-    /// use qipc::datastream::Version;
-    /// assert_eq!(Version::MIN, Version::QT_5_15);
-    /// assert_eq!(Version::new(Version::MIN.value() - 1), None); // Qt 5.12 streams are not supported
-    /// ```
     pub const MIN: Version = Version::QT_5_15;
     /// The newest supported version (24), the default of readers and writers.
-    ///
-    /// ```
-    /// use qipc::datastream::Version;
-    /// assert_eq!(Version::default(), Version::MAX);
-    /// assert_eq!(Version::new(Version::MAX.value() + 1), None);
-    /// ```
     pub const MAX: Version = Version::QT_6_12;
 
     /// The version with this `QDataStream::Version` value, if supported (19..=24).
-    ///
-    /// ```
-    /// use qipc::datastream::Version;
-    /// assert_eq!(Version::new(22), Some(Version::QT_6_7));
-    /// assert_eq!(Version::new(18), None); // Qt_5_12
-    /// ```
     pub const fn new(value: u8) -> Option<Version> {
         if value >= Version::MIN.0 && value <= Version::MAX.0 {
             Some(Version(value))
@@ -195,24 +265,13 @@ impl Version {
     }
 
     /// The numeric value (`QDataStream::version()`).
-    ///
-    /// ```
-    /// use qipc::datastream::Version;
-    /// const V: u8 = Version::QT_6_10.value();
-    /// assert_eq!(V, 23);
-    /// ```
     pub const fn value(self) -> u8 {
         self.0
     }
 
     /// True from `Qt_6_7` (22) on: sizes ≥ 0xFFFFFFFE are written as
-    /// `0xFFFFFFFE` then a `qint64`.
-    ///
-    /// ```
-    /// use qipc::datastream::Version;
-    /// assert!(Version::QT_6_7.has_extended_size());
-    /// assert!(!Version::QT_6_6.has_extended_size()); // sizes above 0xFFFFFFFE cannot be written
-    /// ```
+    /// `0xFFFFFFFE` then a `qint64` (see
+    /// [64-bit sizes](crate#stream-versions-and-64-bit-sizes)).
     pub const fn has_extended_size(self) -> bool {
         self.0 >= Version::QT_6_7.0
     }
@@ -245,7 +304,7 @@ impl fmt::Display for Version {
 /// both are written as 4-byte floats, as Qt does.
 ///
 /// ```
-/// use qipc::datastream::{DataStreamWriter, FloatingPointPrecision};
+/// use qipc_datastream::{DataStreamWriter, FloatingPointPrecision};
 /// let mut out = DataStreamWriter::new();
 /// out.write(&1.5f32);
 /// out.set_floating_point_precision(FloatingPointPrecision::SinglePrecision);
@@ -266,11 +325,14 @@ pub enum FloatingPointPrecision {
 /// Qt 5 writes a `QMap` from the largest key to the smallest; Qt 6 from the
 /// smallest to the largest. Readers accept either order. The default follows
 /// the stream version: [`Descending`](Self::Descending) for `Qt_5_15`,
-/// [`Ascending`](Self::Ascending) for Qt 6 versions.
+/// [`Ascending`](Self::Ascending) for Qt 6 versions. Qt itself decides by
+/// its own major version, not by the stream's: to write the same bytes as a
+/// Qt 6 program that sets `Qt_5_15`, use
+/// [`set_map_order`](DataStreamWriter::set_map_order).
 ///
 /// ```
 /// use std::collections::BTreeMap;
-/// use qipc::datastream::{ByteOrder, DataStreamWriter, MapOrder, Version};
+/// use qipc_datastream::{ByteOrder, DataStreamWriter, MapOrder, Version};
 /// let map = BTreeMap::from([(1u8, 10u8), (2, 20)]);
 /// let mut out = DataStreamWriter::with(Version::QT_5_15, ByteOrder::BigEndian);
 /// assert_eq!(out.map_order(), MapOrder::Descending);
@@ -288,7 +350,7 @@ pub enum MapOrder {
 /// What went wrong in a [`DecodeError`].
 ///
 /// ```
-/// use qipc::datastream::{DataStreamReader, DecodeErrorKind};
+/// use qipc_datastream::{DataStreamReader, DecodeErrorKind};
 /// let err = DataStreamReader::new(&[0, 0]).read::<u32>().unwrap_err();
 /// assert_eq!(err.kind(), &DecodeErrorKind::UnexpectedEof { needed: 4, available: 2 });
 /// ```
@@ -310,7 +372,7 @@ pub enum DecodeErrorKind {
     OddStringLength(u64),
     /// A QString that is not valid UTF-16 (an unpaired surrogate).
     InvalidUtf16,
-    /// A QVariant of a type this module does not support.
+    /// A QVariant of a type this crate does not support.
     UnsupportedVariantType(u32),
     /// A QImage marker other than 0 or 1.
     BadImageMarker(i32),
@@ -341,12 +403,12 @@ impl fmt::Display for DecodeErrorKind {
 /// A decoding error: what was being read, where, and why it failed.
 ///
 /// ```
-/// use qipc::datastream::{DataStreamReader, DecodeErrorKind};
+/// use qipc_datastream::{DataStreamReader, DecodeErrorKind};
 /// let err = DataStreamReader::new(&[0, 0, 0, 9, 0]).read_qbytearray().unwrap_err();
 /// assert_eq!(err.offset(), 0);
 /// assert_eq!(err.type_name(), "QByteArray");
 /// assert!(matches!(err.kind(), DecodeErrorKind::BadLength(9)));
-/// println!("{err}");
+/// assert_eq!(err.to_string(), "cannot read QByteArray at offset 0: length 9 does not fit in the data left");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodeError {
@@ -357,45 +419,18 @@ pub struct DecodeError {
 
 impl DecodeError {
     /// An error at byte `offset` while reading a `type_name`.
-    ///
-    /// ```
-    /// use qipc::datastream::{DecodeError, DecodeErrorKind};
-    /// let err = DecodeError::new(8, "Point", DecodeErrorKind::Other("negative width".into()));
-    /// assert_eq!(err.to_string(), "cannot read Point at offset 8: negative width");
-    /// ```
     pub fn new(offset: usize, type_name: &'static str, kind: DecodeErrorKind) -> Self {
         DecodeError { offset, type_name, kind }
     }
     /// The byte offset in the stream where the failing value (or field) starts.
-    ///
-    /// ```
-    /// use qipc::datastream::DataStreamReader;
-    /// let mut input = DataStreamReader::new(&[0, 0, 0, 1, 0, 0]);
-    /// input.read::<i32>()?;
-    /// let err = input.read::<i32>().unwrap_err();
-    /// assert_eq!(err.offset(), 4);
-    /// # Ok::<(), qipc::datastream::DecodeError>(())
-    /// ```
     pub fn offset(&self) -> usize {
         self.offset
     }
     /// The Qt type that was being read, e.g. `"QString"`.
-    ///
-    /// ```
-    /// use qipc::datastream::DataStreamReader;
-    /// let err = DataStreamReader::new(&[0, 0, 0, 8, 0, 0x61]).read_qstring().unwrap_err();
-    /// assert_eq!(err.type_name(), "QString");
-    /// ```
     pub fn type_name(&self) -> &'static str {
         self.type_name
     }
     /// Why it failed.
-    ///
-    /// ```
-    /// use qipc::datastream::{DataStreamReader, DecodeErrorKind};
-    /// let err = DataStreamReader::new(&[0, 0, 0, 3, 0, 0x61, 0]).read_qstring().unwrap_err();
-    /// assert_eq!(err.kind(), &DecodeErrorKind::OddStringLength(3));
-    /// ```
     pub fn kind(&self) -> &DecodeErrorKind {
         &self.kind
     }
@@ -412,46 +447,34 @@ impl std::error::Error for DecodeError {}
 /// A `QByteArray`: `None` is the null byte array, distinct from an empty one.
 ///
 /// ```
-/// use qipc::datastream::{DataStreamWriter, QByteArray};
+/// use qipc_datastream::{DataStreamReader, DataStreamWriter, QByteArray};
 /// let mut out = DataStreamWriter::new();
 /// out.write(&QByteArray::from(&b"abc"[..]));
-/// out.write(&QByteArray::null());
-/// out.write(&QByteArray::from(Vec::new()));
-/// assert_eq!(out.into_bytes(), [0, 0, 0, 3, 0x61, 0x62, 0x63, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
+/// out.write(&QByteArray::null()); // QByteArray()
+/// out.write(&QByteArray::from(Vec::new())); // QByteArray("")
+/// let bytes = out.into_bytes();
+/// assert_eq!(bytes, [0, 0, 0, 3, b'a', b'b', b'c', 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
+///
+/// let mut input = DataStreamReader::new(&bytes);
+/// assert_eq!(input.read::<QByteArray>()?.as_bytes(), b"abc");
+/// assert!(input.read::<QByteArray>()?.is_null());
+/// let empty = input.read::<QByteArray>()?;
+/// assert!(!empty.is_null() && empty.as_bytes().is_empty());
+/// # Ok::<(), qipc_datastream::DecodeError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct QByteArray(pub Option<Vec<u8>>);
 
 impl QByteArray {
     /// The null byte array (`QByteArray()`).
-    ///
-    /// ```
-    /// use qipc::datastream::QByteArray;
-    /// assert!(QByteArray::null().is_null());
-    /// assert_ne!(QByteArray::null(), QByteArray::from(Vec::new())); // null is not empty
-    /// ```
     pub const fn null() -> Self {
         QByteArray(None)
     }
     /// True for the null byte array.
-    ///
-    /// ```
-    /// use qipc::datastream::{DataStreamReader, QByteArray};
-    /// let mut input = DataStreamReader::new(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
-    /// assert!(input.read::<QByteArray>()?.is_null());
-    /// assert!(!input.read::<QByteArray>()?.is_null()); // empty, not null
-    /// # Ok::<(), qipc::datastream::DecodeError>(())
-    /// ```
     pub fn is_null(&self) -> bool {
         self.0.is_none()
     }
     /// The bytes (empty for the null byte array).
-    ///
-    /// ```
-    /// use qipc::datastream::QByteArray;
-    /// assert_eq!(QByteArray::from(&b"abc"[..]).as_bytes(), b"abc");
-    /// assert_eq!(QByteArray::null().as_bytes(), b"");
-    /// ```
     pub fn as_bytes(&self) -> &[u8] {
         self.0.as_deref().unwrap_or(&[])
     }
@@ -481,13 +504,13 @@ impl From<Option<Vec<u8>>> for QByteArray {
 /// types), a null-flag byte (1 only for [`QVariant::Invalid`]), then the value.
 ///
 /// ```
-/// use qipc::datastream::{DataStreamReader, DataStreamWriter, QVariant};
+/// use qipc_datastream::{DataStreamReader, DataStreamWriter, QVariant};
 /// let mut out = DataStreamWriter::new();
 /// out.write(&QVariant::Int(7));
 /// let bytes = out.into_bytes();
 /// assert_eq!(bytes, [0, 0, 0, 2, 0, 0, 0, 0, 7]);
 /// assert_eq!(DataStreamReader::new(&bytes).read::<QVariant>()?, QVariant::Int(7));
-/// # Ok::<(), qipc::datastream::DecodeError>(())
+/// # Ok::<(), qipc_datastream::DecodeError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Default)]
 pub enum QVariant {
@@ -519,25 +542,10 @@ pub enum QVariant {
 }
 
 /// How deeply [`QVariant::Map`] and [`QVariant::List`] may nest when read.
-///
-/// ```
-/// use qipc::datastream::{DataStreamReader, DataStreamWriter, QVariant, MAX_VARIANT_DEPTH};
-/// let mut v = QVariant::Int(1);
-/// for _ in 0..=MAX_VARIANT_DEPTH {
-///     v = QVariant::List(vec![v]);
-/// }
-/// let mut out = DataStreamWriter::new();
-/// out.write(&v);
-/// assert!(DataStreamReader::new(&out.into_bytes()).read::<QVariant>().is_err()); // one level too deep
-/// ```
 pub const MAX_VARIANT_DEPTH: u32 = 64;
 
 impl QVariant {
     /// The `QMetaType` id written for this variant (Qt 5 and Qt 6 agree on these).
-    ///
-    /// ```
-    /// assert_eq!(qipc::datastream::QVariant::Double(1.0).type_id(), 6);
-    /// ```
     pub fn type_id(&self) -> u32 {
         match self {
             QVariant::Invalid => 0,
@@ -559,7 +567,7 @@ impl QVariant {
 /// Writes QDataStream bytes into a growing buffer.
 ///
 /// ```
-/// use qipc::datastream::DataStreamWriter;
+/// use qipc_datastream::DataStreamWriter;
 /// let mut out = DataStreamWriter::new();
 /// out.write(&0x01020304u32);
 /// out.write(&-2i32);
@@ -584,12 +592,6 @@ impl Default for DataStreamWriter {
 macro_rules! write_int {
     ($($name:ident $t:ty, $doc:literal;)*) => {$(
         #[doc = concat!("Writes a `", $doc, "` in the stream byte order.")]
-        ///
-        /// ```
-        /// let mut out = qipc::datastream::DataStreamWriter::new();
-        #[doc = concat!("out.", stringify!($name), "(1);")]
-        #[doc = concat!("assert_eq!(out.into_bytes(), 1", stringify!($t), ".to_be_bytes()); // big-endian")]
-        /// ```
         pub fn $name(&mut self, v: $t) {
             match self.byte_order {
                 ByteOrder::BigEndian => self.buf.extend_from_slice(&v.to_be_bytes()),
@@ -601,24 +603,11 @@ macro_rules! write_int {
 
 impl DataStreamWriter {
     /// A writer with Qt's defaults: newest version, big-endian, double precision.
-    ///
-    /// ```
-    /// use qipc::datastream::{ByteOrder, DataStreamWriter, Version};
-    /// let out = DataStreamWriter::new();
-    /// assert_eq!((out.version(), out.byte_order()), (Version::MAX, ByteOrder::BigEndian));
-    /// ```
     pub fn new() -> Self {
         Self::with(Version::default(), ByteOrder::BigEndian)
     }
 
     /// A writer for this stream version and byte order.
-    ///
-    /// ```
-    /// use qipc::datastream::{ByteOrder, DataStreamWriter, Version};
-    /// let mut out = DataStreamWriter::with(Version::QT_5_15, ByteOrder::LittleEndian);
-    /// out.write(&1u32);
-    /// assert_eq!(out.into_bytes(), [1, 0, 0, 0]);
-    /// ```
     pub fn with(version: Version, byte_order: ByteOrder) -> Self {
         DataStreamWriter {
             buf: Vec::new(),
@@ -631,74 +620,30 @@ impl DataStreamWriter {
     }
 
     /// The stream version.
-    ///
-    /// ```
-    /// use qipc::datastream::{ByteOrder, DataStreamWriter, Version};
-    /// let out = DataStreamWriter::with(Version::QT_6_6, ByteOrder::BigEndian);
-    /// assert_eq!(out.version(), Version::QT_6_6);
-    /// ```
     pub fn version(&self) -> Version {
         self.version
     }
     /// Changes the stream version (`QDataStream::setVersion`).
-    ///
-    /// ```
-    /// use qipc::datastream::{DataStreamWriter, MapOrder, Version};
-    /// let mut out = DataStreamWriter::new();
-    /// out.set_version(Version::QT_5_15); // for a Qt 5 reader
-    /// assert_eq!(out.map_order(), MapOrder::Descending);
-    /// ```
     pub fn set_version(&mut self, version: Version) {
         self.version = version;
     }
     /// The byte order.
-    ///
-    /// ```
-    /// use qipc::datastream::{ByteOrder, DataStreamWriter};
-    /// assert_eq!(DataStreamWriter::new().byte_order(), ByteOrder::BigEndian);
-    /// ```
     pub fn byte_order(&self) -> ByteOrder {
         self.byte_order
     }
     /// Changes the byte order (`QDataStream::setByteOrder`).
-    ///
-    /// ```
-    /// use qipc::datastream::{ByteOrder, DataStreamWriter};
-    /// let mut out = DataStreamWriter::new();
-    /// out.set_byte_order(ByteOrder::LittleEndian);
-    /// out.write(&1u16);
-    /// assert_eq!(out.into_bytes(), [1, 0]);
-    /// ```
     pub fn set_byte_order(&mut self, byte_order: ByteOrder) {
         self.byte_order = byte_order;
     }
     /// The floating point precision.
-    ///
-    /// ```
-    /// use qipc::datastream::{DataStreamWriter, FloatingPointPrecision};
-    /// assert_eq!(DataStreamWriter::new().floating_point_precision(), FloatingPointPrecision::DoublePrecision);
-    /// ```
     pub fn floating_point_precision(&self) -> FloatingPointPrecision {
         self.precision
     }
     /// Changes the floating point precision (`QDataStream::setFloatingPointPrecision`).
-    ///
-    /// ```
-    /// use qipc::datastream::{DataStreamWriter, FloatingPointPrecision};
-    /// let mut out = DataStreamWriter::new();
-    /// out.set_floating_point_precision(FloatingPointPrecision::SinglePrecision);
-    /// out.write(&1.0f64); // written as a 4-byte float
-    /// assert_eq!(out.into_bytes(), [0x3f, 0x80, 0, 0]);
-    /// ```
     pub fn set_floating_point_precision(&mut self, precision: FloatingPointPrecision) {
         self.precision = precision;
     }
     /// The order `QMap` entries are written in (default: from the version).
-    ///
-    /// ```
-    /// use qipc::datastream::{DataStreamWriter, MapOrder};
-    /// assert_eq!(DataStreamWriter::new().map_order(), MapOrder::Ascending); // Qt 6
-    /// ```
     pub fn map_order(&self) -> MapOrder {
         self.map_order.unwrap_or(if self.version >= Version::QT_6_0 {
             MapOrder::Ascending
@@ -710,7 +655,7 @@ impl DataStreamWriter {
     ///
     /// ```
     /// use std::collections::BTreeMap;
-    /// use qipc::datastream::{ByteOrder, DataStreamWriter, MapOrder, Version};
+    /// use qipc_datastream::{ByteOrder, DataStreamWriter, MapOrder, Version};
     /// let mut out = DataStreamWriter::with(Version::QT_5_15, ByteOrder::BigEndian);
     /// out.set_map_order(MapOrder::Ascending);
     /// out.write(&BTreeMap::from([(1u8, 10u8), (2, 20)]));
@@ -721,38 +666,14 @@ impl DataStreamWriter {
     }
     /// True if a size did not fit the stream version (Qt's `SizeLimitExceeded`);
     /// the value was then not written.
-    ///
-    /// ```
-    /// use qipc::datastream::DataStreamWriter;
-    /// let mut out = DataStreamWriter::new();
-    /// out.write_qstring(Some("fits"));
-    /// assert!(!out.size_limit_exceeded()); // only sizes over 4 GiB before Qt_6_7 set it
-    /// ```
     pub fn size_limit_exceeded(&self) -> bool {
         self.size_limit_exceeded
     }
     /// The bytes written so far.
-    ///
-    /// ```
-    /// use qipc::datastream::DataStreamWriter;
-    /// let mut out = DataStreamWriter::new();
-    /// out.write(&7u8);
-    /// assert_eq!(out.as_bytes(), [7]);
-    /// out.write(&8u8);
-    /// assert_eq!(out.as_bytes(), [7, 8]);
-    /// ```
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf
     }
     /// The bytes written.
-    ///
-    /// ```
-    /// use qipc::datastream::DataStreamWriter;
-    /// let mut out = DataStreamWriter::new();
-    /// out.write_qstring(Some("A"));
-    /// let bytes: Vec<u8> = out.into_bytes();
-    /// assert_eq!(bytes, [0, 0, 0, 2, 0, 0x41]);
-    /// ```
     pub fn into_bytes(self) -> Vec<u8> {
         self.buf
     }
@@ -760,7 +681,7 @@ impl DataStreamWriter {
     /// Writes any [`Encode`] value (`out << value`).
     ///
     /// ```
-    /// use qipc::datastream::DataStreamWriter;
+    /// use qipc_datastream::DataStreamWriter;
     /// let mut out = DataStreamWriter::new();
     /// out.write(&true);
     /// out.write("é");
@@ -774,7 +695,7 @@ impl DataStreamWriter {
     /// Appends raw bytes (`QDataStream::writeRawData`).
     ///
     /// ```
-    /// use qipc::datastream::DataStreamWriter;
+    /// use qipc_datastream::DataStreamWriter;
     /// let mut out = DataStreamWriter::new();
     /// out.write_raw(b"\x89PNG");
     /// assert_eq!(out.into_bytes(), b"\x89PNG"); // no length prefix
@@ -795,26 +716,11 @@ impl DataStreamWriter {
     }
 
     /// Writes a `bool` as one byte 0 or 1.
-    ///
-    /// ```
-    /// use qipc::datastream::DataStreamWriter;
-    /// let mut out = DataStreamWriter::new();
-    /// out.write_bool(true);
-    /// out.write_bool(false);
-    /// assert_eq!(out.into_bytes(), [1, 0]);
-    /// ```
     pub fn write_bool(&mut self, v: bool) {
         self.buf.push(v as u8);
     }
 
     /// Writes a `float`: as a double unless the precision is single.
-    ///
-    /// ```
-    /// use qipc::datastream::DataStreamWriter;
-    /// let mut out = DataStreamWriter::new();
-    /// out.write_f32(1.0);
-    /// assert_eq!(out.into_bytes(), [0x3f, 0xf0, 0, 0, 0, 0, 0, 0]); // 8 bytes, as Qt
-    /// ```
     pub fn write_f32(&mut self, v: f32) {
         match self.precision {
             FloatingPointPrecision::SinglePrecision => self.write_u32(v.to_bits()),
@@ -823,13 +729,6 @@ impl DataStreamWriter {
     }
 
     /// Writes a `double`: as a float if the precision is single (as Qt does).
-    ///
-    /// ```
-    /// use qipc::datastream::DataStreamWriter;
-    /// let mut out = DataStreamWriter::new();
-    /// out.write_f64(-2.0);
-    /// assert_eq!(out.into_bytes(), [0xc0, 0, 0, 0, 0, 0, 0, 0]);
-    /// ```
     pub fn write_f64(&mut self, v: f64) {
         match self.precision {
             FloatingPointPrecision::SinglePrecision => self.write_u32((v as f32).to_bits()),
@@ -860,7 +759,7 @@ impl DataStreamWriter {
     /// Writes a container size (`QList`, `QMap`); false if it does not fit.
     ///
     /// ```
-    /// use qipc::datastream::DataStreamWriter;
+    /// use qipc_datastream::DataStreamWriter;
     /// let mut out = DataStreamWriter::new();
     /// let items = [1u16, 2];
     /// assert!(out.write_container_size(items.len()));
@@ -876,7 +775,7 @@ impl DataStreamWriter {
     /// Writes a `QString` (`None` = null string) as UTF-16.
     ///
     /// ```
-    /// use qipc::datastream::DataStreamWriter;
+    /// use qipc_datastream::DataStreamWriter;
     /// let mut out = DataStreamWriter::new();
     /// out.write_qstring(Some("hé"));
     /// out.write_qstring(None);
@@ -899,7 +798,7 @@ impl DataStreamWriter {
     /// Writes a `QString` given as UTF-16 code units (may hold unpaired surrogates).
     ///
     /// ```
-    /// use qipc::datastream::DataStreamWriter;
+    /// use qipc_datastream::DataStreamWriter;
     /// let mut out = DataStreamWriter::new();
     /// out.write_qstring_utf16(Some(&[0xd800])); // a lone surrogate, which a Rust string cannot hold
     /// assert_eq!(out.into_bytes(), [0, 0, 0, 2, 0xd8, 0]);
@@ -918,14 +817,6 @@ impl DataStreamWriter {
     }
 
     /// Writes a `QByteArray` (`None` = null byte array).
-    ///
-    /// ```
-    /// use qipc::datastream::DataStreamWriter;
-    /// let mut out = DataStreamWriter::new();
-    /// out.write_qbytearray(Some(b"ab"));
-    /// out.write_qbytearray(None);
-    /// assert_eq!(out.into_bytes(), [0, 0, 0, 2, 0x61, 0x62, 0xff, 0xff, 0xff, 0xff]);
-    /// ```
     pub fn write_qbytearray(&mut self, bytes: Option<&[u8]>) {
         match bytes {
             None => self.write_u32(0xFFFF_FFFF),
@@ -938,13 +829,6 @@ impl DataStreamWriter {
     }
 
     /// Writes a `QStringList`.
-    ///
-    /// ```
-    /// use qipc::datastream::DataStreamWriter;
-    /// let mut out = DataStreamWriter::new();
-    /// out.write_qstringlist(&["a"]);
-    /// assert_eq!(out.into_bytes(), [0, 0, 0, 1, 0, 0, 0, 2, 0, 0x61]);
-    /// ```
     pub fn write_qstringlist<S: AsRef<str>>(&mut self, list: &[S]) {
         if self.write_size(list.len()) {
             for s in list {
@@ -957,7 +841,7 @@ impl DataStreamWriter {
     /// (what Qt writes for variants made from a value).
     ///
     /// ```
-    /// use qipc::datastream::{DataStreamWriter, QVariant};
+    /// use qipc_datastream::{DataStreamWriter, QVariant};
     /// let mut out = DataStreamWriter::new();
     /// out.write_qvariant(&QVariant::Bool(true));
     /// out.write_qvariant(&QVariant::Invalid);
@@ -971,7 +855,7 @@ impl DataStreamWriter {
     /// null variant such as `QVariant(QVariant::Int)` (then the default value).
     ///
     /// ```
-    /// use qipc::datastream::{DataStreamWriter, QVariant};
+    /// use qipc_datastream::{DataStreamWriter, QVariant};
     /// let mut out = DataStreamWriter::new();
     /// out.write_qvariant_with_null_flag(&QVariant::Int(0), true);
     /// assert_eq!(out.into_bytes(), [0, 0, 0, 2, 1, 0, 0, 0, 0]);
@@ -996,14 +880,8 @@ impl DataStreamWriter {
     }
 
     /// Writes a `QImage`: marker 0 for a null image, else marker 1 and a PNG file.
-    ///
-    /// ```
-    /// use qipc::datastream::{DataStreamWriter, QImage};
-    /// let mut out = DataStreamWriter::new();
-    /// out.write_qimage(&QImage::null());
-    /// assert_eq!(out.into_bytes(), [0, 0, 0, 0]);
-    /// ```
     #[cfg(feature = "qimage")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "qimage")))]
     pub fn write_qimage(&mut self, image: &QImage) {
         if image.is_null() {
             self.write_i32(0);
@@ -1017,12 +895,12 @@ impl DataStreamWriter {
 /// Reads QDataStream bytes from a slice.
 ///
 /// ```
-/// use qipc::datastream::{ByteOrder, DataStreamReader, Version};
+/// use qipc_datastream::{ByteOrder, DataStreamReader, Version};
 /// let mut input = DataStreamReader::with(&[1, 0, 2, 0], Version::QT_5_15, ByteOrder::LittleEndian);
 /// assert_eq!(input.read::<u16>()?, 1);
 /// assert_eq!(input.position(), 2);
 /// assert_eq!(input.remaining(), 2);
-/// # Ok::<(), qipc::datastream::DecodeError>(())
+/// # Ok::<(), qipc_datastream::DecodeError>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct DataStreamReader<'a> {
@@ -1036,15 +914,7 @@ pub struct DataStreamReader<'a> {
 
 macro_rules! read_int {
     ($($name:ident $t:ty, $n:literal, $doc:literal;)*) => {$(
-        #[doc = concat!("Reads a `", $doc, "`.")]
-        ///
-        /// ```
-        #[doc = concat!("let bytes = 1", stringify!($t), ".to_be_bytes();")]
-        /// let mut input = qipc::datastream::DataStreamReader::new(&bytes);
-        #[doc = concat!("assert_eq!(input.", stringify!($name), "()?, 1);")]
-        /// assert!(input.at_end());
-        /// # Ok::<(), qipc::datastream::DecodeError>(())
-        /// ```
+        #[doc = concat!("Reads a `", $doc, "` in the stream byte order.")]
         pub fn $name(&mut self) -> Result<$t, DecodeError> {
             let b: [u8; $n] = self.take_array($doc)?;
             Ok(match self.byte_order {
@@ -1057,26 +927,11 @@ macro_rules! read_int {
 
 impl<'a> DataStreamReader<'a> {
     /// A reader with Qt's defaults: newest version, big-endian, double precision.
-    ///
-    /// ```
-    /// use qipc::datastream::DataStreamReader;
-    /// let mut input = DataStreamReader::new(&[0, 0, 0, 5]);
-    /// assert_eq!(input.read::<i32>()?, 5);
-    /// assert!(input.at_end());
-    /// # Ok::<(), qipc::datastream::DecodeError>(())
-    /// ```
     pub fn new(data: &'a [u8]) -> Self {
         Self::with(data, Version::default(), ByteOrder::BigEndian)
     }
 
     /// A reader for this stream version and byte order.
-    ///
-    /// ```
-    /// use qipc::datastream::{ByteOrder, DataStreamReader, Version};
-    /// let mut input = DataStreamReader::with(&[5, 0, 0, 0], Version::QT_5_15, ByteOrder::LittleEndian);
-    /// assert_eq!(input.read::<u32>()?, 5);
-    /// # Ok::<(), qipc::datastream::DecodeError>(())
-    /// ```
     pub fn with(data: &'a [u8], version: Version, byte_order: ByteOrder) -> Self {
         DataStreamReader {
             data,
@@ -1089,107 +944,38 @@ impl<'a> DataStreamReader<'a> {
     }
 
     /// The stream version.
-    ///
-    /// ```
-    /// use qipc::datastream::{DataStreamReader, Version};
-    /// assert_eq!(DataStreamReader::new(&[]).version(), Version::MAX);
-    /// ```
     pub fn version(&self) -> Version {
         self.version
     }
     /// Changes the stream version.
-    ///
-    /// ```
-    /// use qipc::datastream::{DataStreamReader, Version};
-    /// let bytes = [0xff, 0xff, 0xff, 0xfe, 0, 0, 0, 0, 0, 0, 0, 1, b'a'];
-    /// let mut input = DataStreamReader::new(&bytes);
-    /// input.set_version(Version::QT_6_6); // 32-bit sizes only
-    /// assert!(input.read_qbytearray().is_err());
-    /// input.set_version(Version::QT_6_7); // 0xFFFFFFFE announces a 64-bit size
-    /// assert_eq!(input.read_qbytearray()?, Some(b"a".to_vec()));
-    /// # Ok::<(), qipc::datastream::DecodeError>(())
-    /// ```
     pub fn set_version(&mut self, version: Version) {
         self.version = version;
     }
     /// The byte order.
-    ///
-    /// ```
-    /// use qipc::datastream::{ByteOrder, DataStreamReader};
-    /// assert_eq!(DataStreamReader::new(&[]).byte_order(), ByteOrder::BigEndian);
-    /// ```
     pub fn byte_order(&self) -> ByteOrder {
         self.byte_order
     }
     /// Changes the byte order.
-    ///
-    /// ```
-    /// use qipc::datastream::{ByteOrder, DataStreamReader};
-    /// let mut input = DataStreamReader::new(&[1, 0]);
-    /// input.set_byte_order(ByteOrder::LittleEndian);
-    /// assert_eq!(input.read::<u16>()?, 1);
-    /// # Ok::<(), qipc::datastream::DecodeError>(())
-    /// ```
     pub fn set_byte_order(&mut self, byte_order: ByteOrder) {
         self.byte_order = byte_order;
     }
     /// The floating point precision.
-    ///
-    /// ```
-    /// use qipc::datastream::{DataStreamReader, FloatingPointPrecision};
-    /// assert_eq!(DataStreamReader::new(&[]).floating_point_precision(), FloatingPointPrecision::DoublePrecision);
-    /// ```
     pub fn floating_point_precision(&self) -> FloatingPointPrecision {
         self.precision
     }
     /// Changes the floating point precision.
-    ///
-    /// ```
-    /// use qipc::datastream::{DataStreamReader, FloatingPointPrecision};
-    /// let mut input = DataStreamReader::new(&[0x3f, 0x80, 0, 0]);
-    /// input.set_floating_point_precision(FloatingPointPrecision::SinglePrecision);
-    /// assert_eq!(input.read::<f64>()?, 1.0); // read as a 4-byte float
-    /// # Ok::<(), qipc::datastream::DecodeError>(())
-    /// ```
     pub fn set_floating_point_precision(&mut self, precision: FloatingPointPrecision) {
         self.precision = precision;
     }
     /// The number of bytes read so far.
-    ///
-    /// ```
-    /// use qipc::datastream::DataStreamReader;
-    /// let mut input = DataStreamReader::new(&[1, 0, 2]);
-    /// input.read::<u8>()?;
-    /// assert_eq!(input.position(), 1);
-    /// # Ok::<(), qipc::datastream::DecodeError>(())
-    /// ```
     pub fn position(&self) -> usize {
         self.pos
     }
     /// The number of bytes left.
-    ///
-    /// ```
-    /// use qipc::datastream::DataStreamReader;
-    /// let mut input = DataStreamReader::new(&[1, 0, 2]);
-    /// input.read::<u16>()?;
-    /// assert_eq!(input.remaining(), 1);
-    /// # Ok::<(), qipc::datastream::DecodeError>(())
-    /// ```
     pub fn remaining(&self) -> usize {
         self.data.len() - self.pos
     }
     /// True when all bytes have been read (`QDataStream::atEnd`).
-    ///
-    /// ```
-    /// use qipc::datastream::DataStreamReader;
-    /// let mut input = DataStreamReader::new(&[1, 2, 3]);
-    /// let mut sum = 0;
-    /// while !input.at_end() {
-    ///     sum += input.read::<u8>()?;
-    /// }
-    /// assert_eq!(sum, 6);
-    /// # Ok::<(), qipc::datastream::DecodeError>(())
-    /// ```
     pub fn at_end(&self) -> bool {
         self.remaining() == 0
     }
@@ -1198,12 +984,17 @@ impl<'a> DataStreamReader<'a> {
     /// left where the failing value started.
     ///
     /// ```
-    /// use qipc::datastream::DataStreamReader;
+    /// use qipc_datastream::DataStreamReader;
     /// let bytes = [0, 0, 0, 7, 0, 0, 0, 2, 0, 0x41];
     /// let mut input = DataStreamReader::new(&bytes);
     /// let (n, s): (i32, String) = input.read()?; // in >> n >> s
     /// assert_eq!((n, s.as_str()), (7, "A"));
-    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    ///
+    /// // The second half of the pair is cut short: the whole pair is unread.
+    /// let mut input = DataStreamReader::new(&[0, 0, 0, 7, 0, 0]);
+    /// assert!(input.read::<(i32, i32)>().is_err());
+    /// assert_eq!(input.position(), 0);
+    /// # Ok::<(), qipc_datastream::DecodeError>(())
     /// ```
     pub fn read<T: Decode>(&mut self) -> Result<T, DecodeError> {
         let start = self.pos;
@@ -1219,14 +1010,6 @@ impl<'a> DataStreamReader<'a> {
     }
 
     /// Takes `n` raw bytes (`QDataStream::readRawData`).
-    ///
-    /// ```
-    /// use qipc::datastream::DataStreamReader;
-    /// let mut input = DataStreamReader::new(b"\x89PNG\r\n");
-    /// assert_eq!(input.read_raw(4)?, b"\x89PNG");
-    /// assert!(input.read_raw(10).is_err()); // only 2 left
-    /// # Ok::<(), qipc::datastream::DecodeError>(())
-    /// ```
     pub fn read_raw(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         self.take(n, "raw data")
     }
@@ -1263,26 +1046,11 @@ impl<'a> DataStreamReader<'a> {
     }
 
     /// Reads a `bool` (any nonzero byte is true, as in Qt).
-    ///
-    /// ```
-    /// use qipc::datastream::DataStreamReader;
-    /// let mut input = DataStreamReader::new(&[0, 2]);
-    /// assert!(!input.read_bool()?);
-    /// assert!(input.read_bool()?);
-    /// # Ok::<(), qipc::datastream::DecodeError>(())
-    /// ```
     pub fn read_bool(&mut self) -> Result<bool, DecodeError> {
         Ok(self.take(1, "bool")?[0] != 0)
     }
 
     /// Reads a `float` (a double narrowed to float unless the precision is single).
-    ///
-    /// ```
-    /// use qipc::datastream::DataStreamReader;
-    /// let mut input = DataStreamReader::new(&[0x3f, 0xf8, 0, 0, 0, 0, 0, 0]);
-    /// assert_eq!(input.read_f32()?, 1.5);
-    /// # Ok::<(), qipc::datastream::DecodeError>(())
-    /// ```
     pub fn read_f32(&mut self) -> Result<f32, DecodeError> {
         match self.precision {
             FloatingPointPrecision::SinglePrecision => Ok(f32::from_bits(self.read_u32()?)),
@@ -1291,13 +1059,6 @@ impl<'a> DataStreamReader<'a> {
     }
 
     /// Reads a `double` (a float widened to double if the precision is single).
-    ///
-    /// ```
-    /// use qipc::datastream::DataStreamReader;
-    /// let mut input = DataStreamReader::new(&[0xc0, 0, 0, 0, 0, 0, 0, 0]);
-    /// assert_eq!(input.read_f64()?, -2.0);
-    /// # Ok::<(), qipc::datastream::DecodeError>(())
-    /// ```
     pub fn read_f64(&mut self) -> Result<f64, DecodeError> {
         match self.precision {
             FloatingPointPrecision::SinglePrecision => Ok(f64::from(f32::from_bits(self.read_u32()?))),
@@ -1338,14 +1099,14 @@ impl<'a> DataStreamReader<'a> {
     /// bytes left given the smallest encoding of one element.
     ///
     /// ```
-    /// use qipc::datastream::DataStreamReader;
+    /// use qipc_datastream::DataStreamReader;
     /// let mut input = DataStreamReader::new(&[0, 0, 0, 2, 0, 1, 0, 2]);
     /// let n = input.read_container_size("QList<quint16>", 2)?;
     /// let items = (0..n).map(|_| input.read_u16()).collect::<Result<Vec<_>, _>>()?;
     /// assert_eq!(items, [1, 2]);
     /// // A count that cannot fit in the bytes left fails before anything is allocated:
     /// assert!(DataStreamReader::new(&[0, 0, 0, 9, 0, 1]).read_container_size("QList<quint16>", 2).is_err());
-    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// # Ok::<(), qipc_datastream::DecodeError>(())
     /// ```
     pub fn read_container_size(
         &mut self,
@@ -1363,11 +1124,11 @@ impl<'a> DataStreamReader<'a> {
     /// checking surrogates.
     ///
     /// ```
-    /// use qipc::datastream::DataStreamReader;
+    /// use qipc_datastream::DataStreamReader;
     /// let bytes = [0, 0, 0, 2, 0xd8, 0]; // a lone surrogate
     /// assert_eq!(DataStreamReader::new(&bytes).read_qstring_utf16()?, Some(vec![0xd800]));
     /// assert!(DataStreamReader::new(&bytes).read_qstring().is_err());
-    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// # Ok::<(), qipc_datastream::DecodeError>(())
     /// ```
     pub fn read_qstring_utf16(&mut self) -> Result<Option<Vec<u16>>, DecodeError> {
         let start = self.pos;
@@ -1387,17 +1148,10 @@ impl<'a> DataStreamReader<'a> {
         Ok(Some(units))
     }
 
-    /// Reads a `QString` (`None` = null string). Fails on an odd byte count
+    /// Reads a `QString` (`None` = null string, see
+    /// [null and empty](crate#null-and-empty)). Fails on an odd byte count
     /// (as Qt does) and on an unpaired surrogate (which a Rust `String` cannot
     /// hold: use [`read_qstring_utf16`](Self::read_qstring_utf16) for those).
-    ///
-    /// ```
-    /// use qipc::datastream::DataStreamReader;
-    /// let mut input = DataStreamReader::new(&[0, 0, 0, 2, 0, 0x41, 0xff, 0xff, 0xff, 0xff]);
-    /// assert_eq!(input.read_qstring()?.as_deref(), Some("A"));
-    /// assert_eq!(input.read_qstring()?, None); // a null QString
-    /// # Ok::<(), qipc::datastream::DecodeError>(())
-    /// ```
     pub fn read_qstring(&mut self) -> Result<Option<String>, DecodeError> {
         let start = self.pos;
         match self.read_qstring_utf16()? {
@@ -1410,14 +1164,6 @@ impl<'a> DataStreamReader<'a> {
     }
 
     /// Reads a `QByteArray` (`None` = null byte array).
-    ///
-    /// ```
-    /// use qipc::datastream::DataStreamReader;
-    /// let mut input = DataStreamReader::new(&[0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]);
-    /// assert_eq!(input.read_qbytearray()?, Some(vec![])); // empty
-    /// assert_eq!(input.read_qbytearray()?, None); // null
-    /// # Ok::<(), qipc::datastream::DecodeError>(())
-    /// ```
     pub fn read_qbytearray(&mut self) -> Result<Option<Vec<u8>>, DecodeError> {
         self.restoring(|r| match r.read_byte_len("QByteArray", 1)? {
             None => Ok(None),
@@ -1438,10 +1184,10 @@ impl<'a> DataStreamReader<'a> {
     /// Reads a `QStringList` (null strings in it become empty strings).
     ///
     /// ```
-    /// use qipc::datastream::DataStreamReader;
+    /// use qipc_datastream::DataStreamReader;
     /// let bytes = [0, 0, 0, 2, 0, 0, 0, 2, 0, 0x61, 0xff, 0xff, 0xff, 0xff];
     /// assert_eq!(DataStreamReader::new(&bytes).read_qstringlist()?, ["a", ""]);
-    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// # Ok::<(), qipc_datastream::DecodeError>(())
     /// ```
     pub fn read_qstringlist(&mut self) -> Result<Vec<String>, DecodeError> {
         self.read::<Vec<String>>()
@@ -1449,13 +1195,6 @@ impl<'a> DataStreamReader<'a> {
 
     /// Reads a `QVariant` (its null flag is read and dropped; Qt reads the
     /// value whatever the flag says).
-    ///
-    /// ```
-    /// use qipc::datastream::{DataStreamReader, QVariant};
-    /// let bytes = [0, 0, 0, 2, 0, 0, 0, 0, 7];
-    /// assert_eq!(DataStreamReader::new(&bytes).read_qvariant()?, QVariant::Int(7));
-    /// # Ok::<(), qipc::datastream::DecodeError>(())
-    /// ```
     pub fn read_qvariant(&mut self) -> Result<QVariant, DecodeError> {
         self.read_qvariant_with_null_flag().map(|(v, _)| v)
     }
@@ -1463,12 +1202,12 @@ impl<'a> DataStreamReader<'a> {
     /// Reads a `QVariant` and its null flag.
     ///
     /// ```
-    /// use qipc::datastream::{DataStreamReader, QVariant};
+    /// use qipc_datastream::{DataStreamReader, QVariant};
     /// // Qt 5: out << QVariant(QVariant::String)
     /// let bytes = [0, 0, 0, 10, 1, 0xff, 0xff, 0xff, 0xff];
     /// let (v, is_null) = DataStreamReader::new(&bytes).read_qvariant_with_null_flag()?;
     /// assert_eq!((v, is_null), (QVariant::String(None), true));
-    /// # Ok::<(), qipc::datastream::DecodeError>(())
+    /// # Ok::<(), qipc_datastream::DecodeError>(())
     /// ```
     pub fn read_qvariant_with_null_flag(&mut self) -> Result<(QVariant, bool), DecodeError> {
         let start = self.pos;
@@ -1513,14 +1252,8 @@ impl<'a> DataStreamReader<'a> {
 
     /// Reads a `QImage`: marker 0 gives the null image, marker 1 a PNG file
     /// whose end is found from its chunk structure (there is no length prefix).
-    ///
-    /// ```
-    /// use qipc::datastream::DataStreamReader;
-    /// let image = DataStreamReader::new(&[0, 0, 0, 0]).read_qimage()?;
-    /// assert!(image.is_null());
-    /// # Ok::<(), qipc::datastream::DecodeError>(())
-    /// ```
     #[cfg(feature = "qimage")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "qimage")))]
     pub fn read_qimage(&mut self) -> Result<QImage, DecodeError> {
         let start = self.pos;
         let marker = self.read_i32().map_err(|e| self.err(start, "QImage", e.kind))?;
@@ -1548,7 +1281,7 @@ impl<'a> DataStreamReader<'a> {
 /// A value that can be written to a [`DataStreamWriter`] (Qt's `operator<<`).
 ///
 /// ```
-/// use qipc::datastream::{DataStreamWriter, Encode};
+/// use qipc_datastream::{DataStreamWriter, Encode};
 /// struct Point { x: i32, y: i32 }
 /// impl Encode for Point {
 ///     fn encode(&self, out: &mut DataStreamWriter) {
@@ -1567,18 +1300,29 @@ pub trait Encode {
 
 /// A value that can be read from a [`DataStreamReader`] (Qt's `operator>>`).
 ///
+/// A value that fails to decode returns a [`DecodeError`] saying where it
+/// starts; [`DataStreamReader::read`] then puts the reader back there.
+///
 /// ```
-/// use qipc::datastream::{DataStreamReader, Decode, DecodeError};
+/// use qipc_datastream::{DataStreamReader, Decode, DecodeError, DecodeErrorKind};
 /// #[derive(Debug, PartialEq)]
-/// struct Point { x: i32, y: i32 }
-/// impl Decode for Point {
+/// struct Size { width: i32, height: i32 }
+/// impl Decode for Size {
+///     // Two qint32: bounds the element count of a QList<Size> read from untrusted data.
 ///     const MIN_ENCODED_SIZE: usize = 8;
 ///     fn decode(input: &mut DataStreamReader<'_>) -> Result<Self, DecodeError> {
-///         Ok(Point { x: input.read()?, y: input.read()? })
+///         let start = input.position();
+///         let (width, height): (i32, i32) = input.read()?;
+///         if width < 0 || height < 0 {
+///             return Err(DecodeError::new(start, "Size", DecodeErrorKind::Other("negative size".into())));
+///         }
+///         Ok(Size { width, height })
 ///     }
 /// }
-/// let p: Point = DataStreamReader::new(&[0, 0, 0, 1, 0, 0, 0, 2]).read()?;
-/// assert_eq!(p, Point { x: 1, y: 2 });
+/// let size: Size = DataStreamReader::new(&[0, 0, 0, 1, 0, 0, 0, 2]).read()?;
+/// assert_eq!(size, Size { width: 1, height: 2 });
+/// let err = DataStreamReader::new(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 2]).read::<Size>().unwrap_err();
+/// assert_eq!(err.to_string(), "cannot read Size at offset 0: negative size");
 /// # Ok::<(), DecodeError>(())
 /// ```
 pub trait Decode: Sized {
@@ -1688,6 +1432,7 @@ impl Decode for QVariant {
 }
 
 #[cfg(feature = "qimage")]
+#[cfg_attr(docsrs, doc(cfg(feature = "qimage")))]
 impl Encode for QImage {
     fn encode(&self, out: &mut DataStreamWriter) {
         out.write_qimage(self);
@@ -1695,6 +1440,7 @@ impl Encode for QImage {
 }
 
 #[cfg(feature = "qimage")]
+#[cfg_attr(docsrs, doc(cfg(feature = "qimage")))]
 impl Decode for QImage {
     const MIN_ENCODED_SIZE: usize = 4;
     fn decode(input: &mut DataStreamReader<'_>) -> Result<Self, DecodeError> {
@@ -1807,7 +1553,7 @@ impl<T: Decode> Decode for Box<T> {
 ///
 /// ```
 /// use std::collections::BTreeMap;
-/// use qipc::datastream::{DataStreamReader, DataStreamWriter, QVariant};
+/// use qipc_datastream::{DataStreamReader, DataStreamWriter, QVariant};
 ///
 /// #[derive(Debug, PartialEq, Default)]
 /// struct Settings {
@@ -1815,7 +1561,7 @@ impl<T: Decode> Decode for Box<T> {
 ///     size: (i32, i32),
 ///     values: BTreeMap<String, QVariant>,
 /// }
-/// qipc::datastream_struct!(Settings { name, size, values });
+/// qipc_datastream::datastream_struct!(Settings { name, size, values });
 ///
 /// let s = Settings {
 ///     name: Some("main".into()),
@@ -1826,20 +1572,20 @@ impl<T: Decode> Decode for Box<T> {
 /// out.write(&s);
 /// let bytes = out.into_bytes();
 /// assert_eq!(DataStreamReader::new(&bytes).read::<Settings>()?, s);
-/// # Ok::<(), qipc::datastream::DecodeError>(())
+/// # Ok::<(), qipc_datastream::DecodeError>(())
 /// ```
 #[macro_export]
 macro_rules! datastream_struct {
     ($ty:ident { $($field:ident),* $(,)? }) => {
-        impl $crate::datastream::Encode for $ty {
-            fn encode(&self, out: &mut $crate::datastream::DataStreamWriter) {
-                $( $crate::datastream::Encode::encode(&self.$field, out); )*
+        impl $crate::Encode for $ty {
+            fn encode(&self, out: &mut $crate::DataStreamWriter) {
+                $( $crate::Encode::encode(&self.$field, out); )*
             }
         }
-        impl $crate::datastream::Decode for $ty {
+        impl $crate::Decode for $ty {
             fn decode(
-                input: &mut $crate::datastream::DataStreamReader<'_>,
-            ) -> ::std::result::Result<Self, $crate::datastream::DecodeError> {
+                input: &mut $crate::DataStreamReader<'_>,
+            ) -> ::std::result::Result<Self, $crate::DecodeError> {
                 ::std::result::Result::Ok($ty { $( $field: input.read()?, )* })
             }
         }

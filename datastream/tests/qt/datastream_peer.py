@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""QDataStream peer for qipc's datastream interop tests (qipc/tests/datastream_qt.rs).
+"""QDataStream peer for the interop tests of qipc-datastream (tests/qt_interop.rs).
 
 Runs real Qt through PyQt5 (Qt 5.15) or PySide6 (Qt 6.x), offscreen.
 
@@ -108,7 +108,7 @@ CASES = {
 }
 
 # The image cases: width, height, source format, pixels (AARRGGBB, row by row).
-# qipc/tests/datastream_qt.rs defines the same images.
+# tests/qt_interop.rs defines the same images.
 
 
 def big_pixels(w, h):
