@@ -1,86 +1,69 @@
-//! The error type: Qt's error kinds, the operation that failed, and the OS
-//! error behind it.
+//! The error type: Qt's error kinds, the operation that failed, a
+//! description in plain words, and the operating-system error behind it.
+//!
+//! ```
+//! use qipc::{AccessMode, ErrorKind, Operation, SharedMemory};
+//! let mut shm = SharedMemory::new("qipc-doc-error-nobody-made-this");
+//! let err = shm.attach(AccessMode::ReadOnly).unwrap_err();
+//! assert_eq!((err.kind(), err.operation()), (ErrorKind::NotFound, Operation::Attach));
+//! println!("{err}"); // attach: no segment exists for this key (...)
+//! ```
 
 #![forbid(unsafe_code)]
 
 use std::{borrow::Cow, fmt, io};
 
-/// What went wrong, in Qt's terms: `QSharedMemory::SharedMemoryError` without
-/// `NoError`. `QSystemSemaphore::SystemSemaphoreError` uses a subset.
+/// What went wrong, as Qt's `QSharedMemory::SharedMemoryError` and
+/// `QSystemSemaphore::SystemSemaphoreError` classify it (without
+/// `NoError`: success is `Ok`).
 ///
-/// OS errors map to kinds with Qt's table:
-///
-/// | errno | kind |
+/// | Qt | qipc |
 /// |---|---|
-/// | `EACCES`, `EPERM` | [`PermissionDenied`](ErrorKind::PermissionDenied) |
-/// | `EEXIST` | [`AlreadyExists`](ErrorKind::AlreadyExists) |
-/// | `ENOENT` | [`NotFound`](ErrorKind::NotFound) |
-/// | `EMFILE`, `ENFILE`, `ENOMEM`, `ENOSPC`, `ERANGE` | [`OutOfResources`](ErrorKind::OutOfResources) |
-/// | `ENAMETOOLONG` | [`KeyError`](ErrorKind::KeyError) |
-/// | `EINVAL` from `shmget` when creating | [`InvalidSize`](ErrorKind::InvalidSize) |
-/// | `EINVAL` from `shm_open` / `sem_open` | [`KeyError`](ErrorKind::KeyError) |
-/// | anything else | [`Unknown`](ErrorKind::Unknown) |
+/// | `PermissionDenied` | [`PermissionDenied`](ErrorKind::PermissionDenied) |
+/// | `InvalidSize` | [`InvalidSize`](ErrorKind::InvalidSize) |
+/// | `KeyError` | [`KeyError`](ErrorKind::KeyError) |
+/// | `AlreadyExists` | [`AlreadyExists`](ErrorKind::AlreadyExists) |
+/// | `NotFound` | [`NotFound`](ErrorKind::NotFound) |
+/// | `LockError` | [`LockError`](ErrorKind::LockError) |
+/// | `OutOfResources` | [`OutOfResources`](ErrorKind::OutOfResources) |
+/// | `UnknownError` | [`Unknown`](ErrorKind::Unknown) |
 ///
-/// # Example
-/// ```
-/// use qipc::{ErrorKind, SharedMemory};
-/// let mut shm = SharedMemory::new("qipc-doc-error-kind-missing");
-/// let err = shm.attach(qipc::AccessMode::ReadWrite).unwrap_err();
-/// assert_eq!(err.kind(), ErrorKind::NotFound);
-/// ```
+/// System errors map as Qt maps them: `EACCES`/`EPERM` → PermissionDenied,
+/// `EEXIST` → AlreadyExists, `ENOENT` → NotFound, `EMFILE`/`ENFILE`/
+/// `ENOMEM`/`ENOSPC`/`ERANGE` → OutOfResources, `ENAMETOOLONG` → KeyError,
+/// anything else → Unknown (an `EINVAL` is classified where it happens: a
+/// bad size, a bad name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 #[doc(alias = "SharedMemoryError")]
 #[doc(alias = "SystemSemaphoreError")]
 pub enum ErrorKind {
-    /// The caller lacks the permission the operation needs.
+    /// The object belongs to another user, or does not allow the access asked for.
     PermissionDenied,
-    /// The size is zero, too large for the kernel, or larger than the
-    /// memory that backs the segment.
+    /// A size of 0, above the system's limits, or a range outside the segment.
     InvalidSize,
-    /// The key is empty, too long, malformed or of an unsupported type.
+    /// The key is empty, too long or not a valid name.
     KeyError,
-    /// A segment with this key exists already.
+    /// The object exists already (a `create` on an existing key).
     AlreadyExists,
-    /// No segment with this key exists, or the object is not attached.
+    /// No object exists for the key.
     NotFound,
-    /// The lock could not be taken or released, or is not held.
+    /// The lock could not be taken or released.
     LockError,
-    /// The kernel ran out of a resource (memory, identifiers, undo space).
+    /// The system is out of memory, identifiers or space.
     OutOfResources,
-    /// Any other failure; the OS error is in [`Error::source`](std::error::Error::source).
+    /// Anything else; the source error says what.
     Unknown,
+    /// Bytes that are not a valid QDataStream (from the codec; Qt reports
+    /// these through `QDataStream::status()` instead).
+    InvalidData,
 }
 
 impl ErrorKind {
-    /// The kind for an OS error number, by Qt's table.
+    /// Qt's name for the kind (`"UnknownError"` for [`ErrorKind::Unknown`]).
     ///
-    /// # Example
     /// ```
-    /// use qipc::ErrorKind;
-    /// assert_eq!(ErrorKind::from_errno(libc::EEXIST), ErrorKind::AlreadyExists);
-    /// assert_eq!(ErrorKind::from_errno(libc::ENOSPC), ErrorKind::OutOfResources);
-    /// assert_eq!(ErrorKind::from_errno(libc::EBADF), ErrorKind::Unknown);
-    /// ```
-    pub fn from_errno(errno: i32) -> ErrorKind {
-        match errno {
-            libc::EACCES | libc::EPERM => ErrorKind::PermissionDenied,
-            libc::EEXIST => ErrorKind::AlreadyExists,
-            libc::ENOENT => ErrorKind::NotFound,
-            libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::ENOSPC | libc::ERANGE => ErrorKind::OutOfResources,
-            libc::ENAMETOOLONG => ErrorKind::KeyError,
-            _ => ErrorKind::Unknown,
-        }
-    }
-
-    /// A short name of the kind, as Qt spells the enumerator.
-    ///
-    /// # Example
-    /// ```
-    /// use qipc::ErrorKind;
-    /// assert_eq!(ErrorKind::NotFound.as_str(), "NotFound");
-    /// assert_eq!(ErrorKind::Unknown.as_str(), "UnknownError"); // Qt's QSharedMemory::UnknownError
-    /// assert_eq!(ErrorKind::LockError.to_string(), "LockError");
+    /// assert_eq!(qipc::ErrorKind::Unknown.as_str(), "UnknownError");
     /// ```
     pub fn as_str(self) -> &'static str {
         match self {
@@ -92,20 +75,51 @@ impl ErrorKind {
             ErrorKind::LockError => "LockError",
             ErrorKind::OutOfResources => "OutOfResources",
             ErrorKind::Unknown => "UnknownError",
+            ErrorKind::InvalidData => "InvalidData",
         }
     }
 
-    /// The phrase Qt's errorString uses for an OS error of this kind.
+    /// Qt's errno table.
+    pub(crate) fn from_errno(errno: i32) -> ErrorKind {
+        #[cfg(unix)]
+        {
+            use crate::sys::errno::{class, Class};
+            match class(errno) {
+                Class::PermissionDenied => ErrorKind::PermissionDenied,
+                Class::AlreadyExists => ErrorKind::AlreadyExists,
+                Class::NotFound => ErrorKind::NotFound,
+                Class::OutOfResources => ErrorKind::OutOfResources,
+                Class::NameTooLong => ErrorKind::KeyError,
+                Class::Other => ErrorKind::Unknown,
+            }
+        }
+        #[cfg(windows)]
+        {
+            use crate::sys::windows::errors::{class, Class};
+            match class(errno) {
+                Class::PermissionDenied => ErrorKind::PermissionDenied,
+                Class::AlreadyExists => ErrorKind::AlreadyExists,
+                Class::NotFound => ErrorKind::NotFound,
+                Class::OutOfResources => ErrorKind::OutOfResources,
+                Class::InvalidSize => ErrorKind::InvalidSize,
+                Class::BadName => ErrorKind::KeyError,
+                Class::Other => ErrorKind::Unknown,
+            }
+        }
+    }
+
+    /// The plain-words phrase for a system error of this kind.
     fn phrase(self) -> &'static str {
         match self {
             ErrorKind::PermissionDenied => "permission denied",
             ErrorKind::AlreadyExists => "already exists",
-            ErrorKind::NotFound => "doesn't exist",
+            ErrorKind::NotFound => "does not exist",
             ErrorKind::OutOfResources => "out of resources",
-            ErrorKind::KeyError => "key error",
+            ErrorKind::KeyError => "bad key",
             ErrorKind::InvalidSize => "invalid size",
             ErrorKind::LockError => "unable to lock",
-            ErrorKind::Unknown => "unknown error",
+            ErrorKind::Unknown => "unexpected system error",
+            ErrorKind::InvalidData => "invalid data",
         }
     }
 }
@@ -116,76 +130,102 @@ impl fmt::Display for ErrorKind {
     }
 }
 
-/// An error from a shared memory or semaphore operation.
+/// The operation that failed.
 ///
-/// It carries the [`ErrorKind`], the operation that failed (for example
-/// `SharedMemory::attach (shmget)`), a description, and the OS error, if
-/// any, as [`source()`](std::error::Error::source). Its `Display` reads like
-/// Qt's `errorString()`: `SharedMemory::create: already exists`.
-///
-/// # Example
 /// ```
-/// use qipc::{AccessMode, ErrorKind, SharedMemory};
-/// let mut shm = SharedMemory::new("qipc-doc-error");
-/// let err = shm.create(0, AccessMode::ReadWrite).unwrap_err();
-/// assert_eq!(err.kind(), ErrorKind::InvalidSize);
-/// assert_eq!(err.operation(), "SharedMemory::create");
-/// println!("{err}"); // SharedMemory::create: invalid size 0: ...
+/// assert_eq!(qipc::Operation::Attach.to_string(), "attach");
 /// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Operation {
+    /// [`SharedMemory::create`](crate::SharedMemory::create) and its variants.
+    Create,
+    /// [`SharedMemory::attach`](crate::SharedMemory::attach) and its variants.
+    Attach,
+    /// [`SharedMemory::detach`](crate::SharedMemory::detach).
+    Detach,
+    /// [`SharedMemory::lock`](crate::SharedMemory::lock) and its variants.
+    Lock,
+    /// Releasing the lock.
+    Unlock,
+    /// Copying bytes out of a segment.
+    Read,
+    /// Copying bytes into a segment.
+    Write,
+    /// Removing objects ([`SharedMemory::remove`](crate::SharedMemory::remove), the inspector's clean-up).
+    Remove,
+    /// Opening or creating a [`SystemSemaphore`](crate::SystemSemaphore).
+    OpenSemaphore,
+    /// [`SystemSemaphore::acquire`](crate::SystemSemaphore::acquire) and its variants.
+    Acquire,
+    /// [`SystemSemaphore::release`](crate::SystemSemaphore::release).
+    Release,
+    /// Reading a semaphore's value or an object's state.
+    Inspect,
+    /// Decoding QDataStream bytes.
+    Decode,
+}
+
+impl Operation {
+    /// The operation's name in the error text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Create => "create",
+            Operation::Attach => "attach",
+            Operation::Detach => "detach",
+            Operation::Lock => "lock",
+            Operation::Unlock => "unlock",
+            Operation::Read => "read",
+            Operation::Write => "write",
+            Operation::Remove => "remove",
+            Operation::OpenSemaphore => "open semaphore",
+            Operation::Acquire => "acquire",
+            Operation::Release => "release",
+            Operation::Inspect => "inspect",
+            Operation::Decode => "decode",
+        }
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error from qipc: a [`kind`](Error::kind) (Qt's classification), the
+/// [`operation`](Error::operation) that failed, a description in plain
+/// words, and, when the system refused, the OS error as
+/// [`source`](std::error::Error::source) (the description never repeats
+/// it, so error reporters that print the chain print each part once).
 #[derive(Debug)]
 pub struct Error {
     kind: ErrorKind,
-    op: Cow<'static, str>,
+    op: Operation,
     detail: Cow<'static, str>,
-    source: Option<io::Error>,
+    call: Option<&'static str>,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    os_error: Option<i32>,
 }
 
 impl Error {
-    /// An error with an explicit description and no OS error.
-    ///
-    /// # Example
-    /// ```
-    /// use qipc::{Error, ErrorKind};
-    /// let err = Error::new(ErrorKind::LockError, "Writer::publish", "the segment is busy");
-    /// assert_eq!(err.to_string(), "Writer::publish: the segment is busy");
-    /// assert_eq!(err.raw_os_error(), None);
-    /// ```
-    pub fn new(kind: ErrorKind, op: impl Into<Cow<'static, str>>, detail: impl Into<Cow<'static, str>>) -> Error {
-        Error { kind, op: op.into(), detail: detail.into(), source: None }
+    pub(crate) fn new(kind: ErrorKind, op: Operation, detail: impl Into<Cow<'static, str>>) -> Error {
+        Error { kind, op, detail: detail.into(), call: None, source: None, os_error: None }
     }
 
-    /// An error from an OS error, mapped with Qt's table (see [`ErrorKind`]).
-    ///
-    /// # Example
-    /// ```
-    /// use qipc::{Error, ErrorKind};
-    /// let err = Error::from_io("SharedMemory::create", std::io::Error::from_raw_os_error(libc::EEXIST));
-    /// assert_eq!(err.kind(), ErrorKind::AlreadyExists);
-    /// assert_eq!(err.to_string(), "SharedMemory::create: already exists");
-    /// ```
-    pub fn from_io(op: impl Into<Cow<'static, str>>, err: io::Error) -> Error {
+    /// A failed system call, classified by Qt's errno table.
+    pub(crate) fn os(op: Operation, call: &'static str, err: io::Error) -> Error {
         let kind = err.raw_os_error().map_or(ErrorKind::Unknown, ErrorKind::from_errno);
-        Error::with_kind(kind, op, err)
+        Error::os_as(kind, op, call, err)
     }
 
-    /// An error from an OS error, with the kind chosen by the caller.
-    ///
-    /// # Example
-    /// ```
-    /// use qipc::{Error, ErrorKind};
-    /// let os = std::io::Error::from_raw_os_error(libc::EINVAL);
-    /// let err = Error::with_kind(ErrorKind::KeyError, "shm_open", os);
-    /// assert_eq!(err.kind(), ErrorKind::KeyError); // from_io would say Unknown
-    /// assert_eq!(err.description(), "key error: Invalid argument");
-    /// ```
-    pub fn with_kind(kind: ErrorKind, op: impl Into<Cow<'static, str>>, err: io::Error) -> Error {
-        let detail: Cow<'static, str> = match kind {
-            ErrorKind::Unknown | ErrorKind::KeyError | ErrorKind::InvalidSize => {
-                format!("{}: {}", kind.phrase(), strerror(&err)).into()
-            }
+    /// A failed system call with the kind chosen by the caller.
+    pub(crate) fn os_as(kind: ErrorKind, op: Operation, call: &'static str, err: io::Error) -> Error {
+        let detail = match kind {
+            ErrorKind::Unknown => format!("{call} failed").into(),
             _ => kind.phrase().into(),
         };
-        Error { kind, op: op.into(), detail, source: Some(err) }
+        Error { kind, op, detail, call: Some(call), os_error: err.raw_os_error(), source: Some(Box::new(err)) }
     }
 
     /// Replaces the description.
@@ -194,64 +234,42 @@ impl Error {
         self
     }
 
-    /// The kind of error.
-    ///
-    /// # Example
-    /// ```
-    /// use qipc::{AccessMode, ErrorKind, SharedMemory};
-    /// let err = SharedMemory::new("").attach(AccessMode::ReadWrite).unwrap_err();
-    /// assert_eq!(err.kind(), ErrorKind::KeyError);
-    /// ```
+    /// Replaces the operation (an inner step reported as the outer one).
+    pub(crate) fn during(mut self, op: Operation) -> Error {
+        self.op = op;
+        self
+    }
+
+    /// Replaces the kind.
+    pub(crate) fn with_kind(mut self, kind: ErrorKind) -> Error {
+        self.kind = kind;
+        self
+    }
+
+    /// Qt's classification of the error.
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }
 
-    /// The operation that failed, such as `SharedMemory::attach (shmget)`.
-    ///
-    /// # Example
-    /// ```
-    /// use qipc::{AccessMode, NativeKey, SharedMemory};
-    /// let mut shm = SharedMemory::with_native_key(NativeKey::posix("/qipc-doc-operation-nobody-made-this"));
-    /// let err = shm.attach(AccessMode::ReadWrite).unwrap_err();
-    /// assert_eq!(err.operation(), "SharedMemory::attach (shm_open)");
-    /// ```
-    pub fn operation(&self) -> &str {
-        &self.op
+    /// The operation that failed.
+    pub fn operation(&self) -> Operation {
+        self.op
     }
 
-    /// The description, without the operation: `already exists`.
-    ///
-    /// # Example
-    /// ```
-    /// use qipc::{AccessMode, NativeKey, SharedMemory};
-    /// let mut shm = SharedMemory::with_native_key(NativeKey::posix("/qipc-doc-description-nobody-made-this"));
-    /// let err = shm.attach(AccessMode::ReadWrite).unwrap_err();
-    /// assert_eq!(err.description(), "doesn't exist");
-    /// ```
+    /// The description, without the operation.
     pub fn description(&self) -> &str {
         &self.detail
     }
 
-    /// The OS error number, if an OS call failed.
-    ///
-    /// # Example
-    /// ```
-    /// use qipc::{AccessMode, NativeKey, SharedMemory};
-    /// let mut shm = SharedMemory::with_native_key(NativeKey::posix("/qipc-doc-raw-os-error-nobody-made-this"));
-    /// let err = shm.attach(AccessMode::ReadWrite).unwrap_err();
-    /// assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
-    /// ```
-    pub fn raw_os_error(&self) -> Option<i32> {
-        self.source.as_ref().and_then(io::Error::raw_os_error)
+    /// The system call that failed, if a system call did (`"shmget"`,
+    /// `"shm_open"`, `"semop"`...).
+    pub fn system_call(&self) -> Option<&'static str> {
+        self.call
     }
-}
 
-fn strerror(err: &io::Error) -> String {
-    // io::Error's Display is "<text> (os error N)"; Qt prints only the text.
-    let s = err.to_string();
-    match s.rfind(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
+    /// The OS error code, if the system refused.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        self.os_error
     }
 }
 
@@ -263,7 +281,7 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_ref().map(|e| e as _)
+        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 
@@ -274,6 +292,7 @@ impl From<Error> for io::Error {
             ErrorKind::AlreadyExists => io::ErrorKind::AlreadyExists,
             ErrorKind::NotFound => io::ErrorKind::NotFound,
             ErrorKind::InvalidSize | ErrorKind::KeyError => io::ErrorKind::InvalidInput,
+            ErrorKind::InvalidData => io::ErrorKind::InvalidData,
             ErrorKind::OutOfResources => io::ErrorKind::OutOfMemory,
             _ => io::ErrorKind::Other,
         };
@@ -282,44 +301,47 @@ impl From<Error> for io::Error {
 }
 
 /// `Result<T, qipc::Error>`.
-///
-/// # Example
-/// ```
-/// fn make_segment(key: &str) -> qipc::Result<qipc::SharedMemory> {
-///     let mut shm = qipc::SharedMemory::new(key);
-///     shm.create(64, qipc::AccessMode::ReadWrite)?;
-///     Ok(shm)
-/// }
-/// # let key = format!("qipc-doc-result-{}", std::process::id());
-/// assert_eq!(make_segment(&key)?.size(), 64);
-/// # Ok::<(), qipc::Error>(())
-/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    #[cfg(unix)]
     #[test]
     fn errno_table() {
-        assert_eq!(ErrorKind::from_errno(libc::EACCES), ErrorKind::PermissionDenied);
-        assert_eq!(ErrorKind::from_errno(libc::EEXIST), ErrorKind::AlreadyExists);
-        assert_eq!(ErrorKind::from_errno(libc::ENOENT), ErrorKind::NotFound);
-        assert_eq!(ErrorKind::from_errno(libc::ENOSPC), ErrorKind::OutOfResources);
-        assert_eq!(ErrorKind::from_errno(libc::EMFILE), ErrorKind::OutOfResources);
-        assert_eq!(ErrorKind::from_errno(libc::ENOMEM), ErrorKind::OutOfResources);
-        assert_eq!(ErrorKind::from_errno(libc::EBADF), ErrorKind::Unknown);
+        use crate::sys::errno::*;
+        let cases = [
+            (EACCES, ErrorKind::PermissionDenied),
+            (EEXIST, ErrorKind::AlreadyExists),
+            (ENOENT, ErrorKind::NotFound),
+            (ENOSPC, ErrorKind::OutOfResources),
+            (EMFILE, ErrorKind::OutOfResources),
+            (ENOMEM, ErrorKind::OutOfResources),
+            (ENAMETOOLONG, ErrorKind::KeyError),
+            (EISDIR, ErrorKind::Unknown),
+        ];
+        for (errno, kind) in cases {
+            assert_eq!(ErrorKind::from_errno(errno), kind, "errno {errno}");
+        }
     }
 
+    #[cfg(unix)]
     #[test]
-    fn display_like_qt() {
-        let e = Error::from_io("SharedMemory::create", io::Error::from_raw_os_error(libc::EEXIST));
-        assert_eq!(e.to_string(), "SharedMemory::create: already exists");
-        let e = Error::from_io("SharedMemory::attach (shmget)", io::Error::from_raw_os_error(libc::ENOENT));
-        assert_eq!(e.to_string(), "SharedMemory::attach (shmget): doesn't exist");
-        let e = Error::from_io("x", io::Error::from_raw_os_error(libc::EBADF));
-        assert_eq!(e.to_string(), "x: unknown error: Bad file descriptor");
-        assert_eq!(e.raw_os_error(), Some(libc::EBADF));
-        assert!(std::error::Error::source(&e).is_some());
+    fn display_names_the_operation_once_and_never_the_source() {
+        use crate::sys::errno::{EEXIST, EISDIR};
+        let e = Error::os(Operation::Create, "shmget", io::Error::from_raw_os_error(EEXIST));
+        assert_eq!(e.to_string(), "create: already exists");
+        assert_eq!(
+            (e.kind(), e.system_call(), e.raw_os_error()),
+            (ErrorKind::AlreadyExists, Some("shmget"), Some(EEXIST))
+        );
+        let e = Error::os(Operation::Attach, "shmat", io::Error::from_raw_os_error(EISDIR));
+        assert_eq!(e.to_string(), "attach: shmat failed");
+        let source = std::error::Error::source(&e).unwrap().to_string();
+        assert!(source.contains("Is a directory"), "{source}");
+        assert!(!e.to_string().contains("Is a directory"));
+        let io: io::Error = Error::new(ErrorKind::NotFound, Operation::Attach, "no segment").into();
+        assert_eq!(io.kind(), io::ErrorKind::NotFound);
     }
 }

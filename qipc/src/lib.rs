@@ -90,11 +90,16 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(not(any(unix, windows)))]
+compile_error!(
+    "qipc supports Linux, macOS and Windows (System V or POSIX IPC, or Win32); this target has none of them"
+);
+
+mod backend;
 #[cfg(feature = "datastream")]
 #[cfg_attr(docsrs, doc(cfg(feature = "datastream")))]
 pub use qipc_datastream as datastream;
 mod error;
-pub mod inspect;
 pub mod key;
 mod semaphore;
 mod sha1;
@@ -102,7 +107,7 @@ pub mod shared_memory;
 #[allow(unsafe_code)]
 mod sys;
 
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, ErrorKind, Operation, Result};
 pub use key::{KeyParseError, KeyType, NativeKey};
 pub use semaphore::{SemaphoreMode, SystemSemaphore};
-pub use shared_memory::{AccessMode, CreateOptions, HugePages, SharedMemory, SharedMemoryGuard};
+pub use shared_memory::{AccessMode, CreateOptions, HugePages, Opened, SharedMemory, SharedMemoryGuard};

@@ -6,18 +6,20 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use qipc::{AccessMode, Error, ErrorKind, KeyType, NativeKey, SemaphoreMode, SharedMemory, SystemSemaphore};
+use qipc::{AccessMode, Error, ErrorKind, KeyType, NativeKey, Operation, SemaphoreMode, SharedMemory, SystemSemaphore};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
-/// Checks the kind, that `Display` is `<operation>: <description>`, that the
-/// operation names the API call, and that the text mentions `cause`.
+/// Checks the kind, that `Display` is `<operation>: <description>`, the
+/// operation (if given), and that the text mentions `cause`.
 #[track_caller]
-fn check(err: &Error, kind: ErrorKind, op_prefix: &str, cause: &str) {
+fn check(err: &Error, kind: ErrorKind, op: Option<Operation>, cause: &str) {
     let text = err.to_string();
     assert_eq!(err.kind(), kind, "wrong kind for {text:?}");
-    assert!(err.operation().starts_with(op_prefix), "operation of {text:?} should start with {op_prefix:?}");
-    assert!(text.starts_with(err.operation()), "{text:?} does not start with the operation");
+    if let Some(op) = op {
+        assert_eq!(err.operation(), op, "operation of {text:?}");
+    }
+    assert!(text.starts_with(err.operation().as_str()), "{text:?} does not start with the operation");
     assert!(!err.description().is_empty(), "{text:?} has no cause");
     assert!(text.contains(err.description()), "{text:?} does not contain its description");
     assert!(text.to_lowercase().contains(&cause.to_lowercase()), "{text:?} does not name the cause {cause:?}");
@@ -64,24 +66,30 @@ fn child() {
 fn empty_key_is_a_key_error_everywhere() {
     for key in [NativeKey::legacy_shared_memory("", KeyType::SYSTEM_V), NativeKey::posix(""), NativeKey::system_v("")] {
         let mut shm = SharedMemory::with_native_key(key.clone());
-        check(&expect_err(shm.create(64, AccessMode::ReadWrite)), ErrorKind::KeyError, "SharedMemory::create", "empty");
-        check(&expect_err(shm.attach(AccessMode::ReadWrite)), ErrorKind::KeyError, "SharedMemory::attach", "empty");
-        check(&expect_err(shm.lock()), ErrorKind::KeyError, "SharedMemory::lock", "empty");
-        check(&expect_err(SharedMemory::remove(&key)), ErrorKind::KeyError, "SharedMemory::remove", "empty");
+        check(
+            &expect_err(shm.create(64, AccessMode::ReadWrite)),
+            ErrorKind::KeyError,
+            Some(Operation::Create),
+            "empty",
+        );
+        check(&expect_err(shm.attach(AccessMode::ReadWrite)), ErrorKind::KeyError, Some(Operation::Attach), "empty");
+        // Nothing is attached, so there is no lock to take (Qt: LockError).
+        check(&expect_err(shm.lock()), ErrorKind::LockError, Some(Operation::Lock), "not attached");
+        check(&expect_err(SharedMemory::remove(&key)), ErrorKind::KeyError, Some(Operation::Remove), "empty");
         check(
             &expect_err(SystemSemaphore::with_native_key(key.clone(), 1, SemaphoreMode::Create)),
             ErrorKind::KeyError,
-            "SystemSemaphore",
+            Some(Operation::OpenSemaphore),
             "empty",
         );
         assert!(!shm.is_attached());
     }
     let mut shm = SharedMemory::new("");
-    check(&expect_err(shm.create(64, AccessMode::ReadWrite)), ErrorKind::KeyError, "SharedMemory::create", "empty");
+    check(&expect_err(shm.create(64, AccessMode::ReadWrite)), ErrorKind::KeyError, Some(Operation::Create), "empty");
     check(
         &expect_err(SystemSemaphore::new("", 1, SemaphoreMode::Open)),
         ErrorKind::KeyError,
-        "SystemSemaphore",
+        Some(Operation::OpenSemaphore),
         "empty",
     );
 }
@@ -92,11 +100,11 @@ fn posix_name_too_long_is_a_key_error_and_leaves_nothing() {
     let _cleanup = Cleanup::new(&key);
     let mut shm = SharedMemory::with_native_key(key.clone());
     let err = expect_err(shm.create(64, AccessMode::ReadWrite));
-    check(&err, ErrorKind::KeyError, "SharedMemory::create", "key");
+    check(&err, ErrorKind::KeyError, Some(Operation::Create), "name");
     let err = expect_err(shm.attach(AccessMode::ReadWrite));
-    check(&err, ErrorKind::KeyError, "SharedMemory::attach", "");
+    check(&err, ErrorKind::KeyError, Some(Operation::Attach), "");
     let err = expect_err(SystemSemaphore::with_native_key(key.clone(), 1, SemaphoreMode::Create));
-    check(&err, ErrorKind::KeyError, "SystemSemaphore", "");
+    check(&err, ErrorKind::KeyError, Some(Operation::OpenSemaphore), "");
     drop(shm);
     assert_clean(&key);
 }
@@ -106,7 +114,7 @@ fn posix_name_with_inner_slash_is_a_key_error() {
     let key = NativeKey::posix(format!("/{}/inner", unique_key("slash")));
     let mut shm = SharedMemory::with_native_key(key.clone());
     let err = expect_err(shm.create(64, AccessMode::ReadWrite));
-    check(&err, ErrorKind::KeyError, "SharedMemory::create", "");
+    check(&err, ErrorKind::KeyError, Some(Operation::Create), "");
     drop(shm);
     assert_clean(&key);
 }
@@ -119,10 +127,10 @@ fn legacy_key_too_long_for_the_key_file_is_a_key_error() {
     let _cleanup = Cleanup::new(&native);
     let mut shm = SharedMemory::new(&key);
     let err = expect_err(shm.create(64, AccessMode::ReadWrite));
-    check(&err, ErrorKind::KeyError, "SharedMemory::create", "key");
+    check(&err, ErrorKind::KeyError, Some(Operation::Create), "key");
     let err = expect_err(shm.attach(AccessMode::ReadWrite));
     assert!(matches!(err.kind(), ErrorKind::KeyError | ErrorKind::NotFound), "{err}");
-    check(&err, err.kind(), "SharedMemory::attach", "");
+    check(&err, err.kind(), Some(Operation::Attach), "");
     drop(shm);
     assert_clean(&native);
 }
@@ -133,12 +141,12 @@ fn sysv_native_key_in_a_missing_directory_or_too_long() {
     let key = NativeKey::system_v(path.clone());
     let mut shm = SharedMemory::with_native_key(key.clone());
     let err = expect_err(shm.create(64, AccessMode::ReadWrite));
-    check(&err, ErrorKind::KeyError, "SharedMemory::create", "key");
+    check(&err, ErrorKind::KeyError, Some(Operation::Create), "key");
     let err = expect_err(shm.attach(AccessMode::ReadWrite));
     assert!(matches!(err.kind(), ErrorKind::KeyError | ErrorKind::NotFound), "{err}");
-    check(&err, err.kind(), "SharedMemory::attach", "");
+    check(&err, err.kind(), Some(Operation::Attach), "");
     let err = expect_err(SystemSemaphore::with_native_key(key, 1, SemaphoreMode::Open));
-    check(&err, ErrorKind::KeyError, "SystemSemaphore", "key");
+    check(&err, ErrorKind::KeyError, Some(Operation::OpenSemaphore), "key");
     assert!(std::fs::metadata(&path).is_err());
 
     // A key file name above NAME_MAX.
@@ -146,10 +154,10 @@ fn sysv_native_key_in_a_missing_directory_or_too_long() {
     let key = NativeKey::system_v(path.clone());
     let mut shm = SharedMemory::with_native_key(key.clone());
     let err = expect_err(shm.create(64, AccessMode::ReadWrite));
-    check(&err, ErrorKind::KeyError, "SharedMemory::create", "key");
+    check(&err, ErrorKind::KeyError, Some(Operation::Create), "key");
     let err = expect_err(shm.attach(AccessMode::ReadWrite));
     assert!(matches!(err.kind(), ErrorKind::KeyError | ErrorKind::NotFound), "{err}");
-    check(&err, err.kind(), "SharedMemory::attach", "");
+    check(&err, err.kind(), Some(Operation::Attach), "");
     drop(shm);
     assert!(std::fs::metadata(&path).is_err());
 }
@@ -158,12 +166,12 @@ fn sysv_native_key_in_a_missing_directory_or_too_long() {
 fn windows_keys_are_refused() {
     let key = NativeKey::new("Local\\qipc_test", KeyType::Windows);
     let mut shm = SharedMemory::with_native_key(key.clone());
-    check(&expect_err(shm.create(64, AccessMode::ReadWrite)), ErrorKind::KeyError, "SharedMemory::create", "windows");
-    check(&expect_err(shm.attach(AccessMode::ReadWrite)), ErrorKind::KeyError, "SharedMemory::attach", "windows");
+    check(&expect_err(shm.create(64, AccessMode::ReadWrite)), ErrorKind::KeyError, Some(Operation::Create), "windows");
+    check(&expect_err(shm.attach(AccessMode::ReadWrite)), ErrorKind::KeyError, Some(Operation::Attach), "windows");
     check(
         &expect_err(SystemSemaphore::with_native_key(key, 1, SemaphoreMode::Open)),
         ErrorKind::KeyError,
-        "SystemSemaphore",
+        Some(Operation::OpenSemaphore),
         "windows",
     );
 }
@@ -193,7 +201,7 @@ fn size_zero_is_invalid_and_leaves_nothing() {
     let _c = Cleanup(vec![native.clone(), posix.clone()]);
     for mut shm in [SharedMemory::new(&key), SharedMemory::with_native_key(posix.clone())] {
         let err = expect_err(shm.create(0, AccessMode::ReadWrite));
-        check(&err, ErrorKind::InvalidSize, "SharedMemory::create", "size");
+        check(&err, ErrorKind::InvalidSize, Some(Operation::Create), "size");
         assert!(err.to_string().contains('0'), "{err} does not give the size");
         assert!(!shm.is_attached());
         assert_eq!(shm.size(), 0);
@@ -211,17 +219,17 @@ fn sysv_size_above_the_kernel_limit() {
     if shmmax < isize::MAX as u128 {
         // Above kernel.shmmax: shmget says EINVAL, Qt's "system-imposed size restrictions".
         let err = expect_err(shm.create(shmmax as usize + 1, AccessMode::ReadWrite));
-        check(&err, ErrorKind::InvalidSize, "SharedMemory::", "size");
+        check(&err, ErrorKind::InvalidSize, None, "size");
     } else {
         // kernel.shmmax is above any size a process can map: the largest
         // size the API accepts fails for lack of memory instead.
         let err = expect_err(shm.create(isize::MAX as usize, AccessMode::ReadWrite));
         assert!(matches!(err.kind(), ErrorKind::InvalidSize | ErrorKind::OutOfResources), "{err}");
-        check(&err, err.kind(), "SharedMemory::", "");
+        check(&err, err.kind(), None, "");
     }
     // Above what any segment can hold.
     let err = expect_err(shm.create(usize::MAX, AccessMode::ReadWrite));
-    check(&err, ErrorKind::InvalidSize, "SharedMemory::create", "size");
+    check(&err, ErrorKind::InvalidSize, Some(Operation::Create), "size");
     drop(shm);
     assert_clean(&native);
 }
@@ -241,7 +249,7 @@ fn posix_size_above_dev_shm_is_out_of_resources_at_create() {
     let _c = Cleanup::new(&key);
     let mut shm = SharedMemory::with_native_key(key.clone());
     let err = expect_err(shm.create(size, AccessMode::ReadWrite));
-    check(&err, ErrorKind::OutOfResources, "SharedMemory::create", "");
+    check(&err, ErrorKind::OutOfResources, Some(Operation::Create), "");
     assert!(err.to_string().contains("/dev/shm"), "{err} does not say where space is missing");
     assert!(!shm.is_attached());
     drop(shm);
@@ -257,10 +265,10 @@ fn attach_to_a_missing_key_is_not_found_and_leaves_nothing() {
     let _c = Cleanup(vec![native.clone(), posix.clone()]);
     for mode in [AccessMode::ReadOnly, AccessMode::ReadWrite] {
         let mut shm = SharedMemory::new(&key);
-        check(&expect_err(shm.attach(mode)), ErrorKind::NotFound, "SharedMemory::", "exist");
+        check(&expect_err(shm.attach(mode)), ErrorKind::NotFound, None, "exist");
         drop(shm);
         let mut shm = SharedMemory::with_native_key(posix.clone());
-        check(&expect_err(shm.attach(mode)), ErrorKind::NotFound, "SharedMemory::attach", "exist");
+        check(&expect_err(shm.attach(mode)), ErrorKind::NotFound, Some(Operation::Attach), "exist");
         drop(shm);
     }
     assert_clean(&native);
@@ -321,7 +329,7 @@ fn segment_of_another_user_is_permission_denied() {
         for mode in ["ro", "rw"] {
             let line = attach_as_nobody(&exe, k, mode);
             assert!(line.starts_with("ERROR PermissionDenied"), "{k} {mode}: {line}");
-            assert!(line.contains("SharedMemory::"), "{line} does not name the operation");
+            assert!(line.contains("attach:"), "{line} does not name the operation");
             assert!(line.contains("permission denied"), "{line} does not name the cause");
         }
     }
@@ -349,12 +357,12 @@ fn writing_through_a_read_only_attachment_is_refused() {
         ro.attach(AccessMode::ReadOnly).unwrap();
         assert_eq!(ro.access_mode(), Some(AccessMode::ReadOnly));
         let mut guard = ro.lock().unwrap();
-        check(&expect_err(guard.write_at(0, b"x")), ErrorKind::PermissionDenied, "SharedMemory::write", "read-only");
-        check(&expect_err(guard.fill(0, 4, 1)), ErrorKind::PermissionDenied, "SharedMemory::write", "read-only");
-        check(&expect_err(guard.as_mut_ptr()), ErrorKind::PermissionDenied, "SharedMemory::data", "read-only");
+        check(&expect_err(guard.write_at(0, b"x")), ErrorKind::PermissionDenied, Some(Operation::Write), "read-only");
+        check(&expect_err(guard.fill(0, 4, 1)), ErrorKind::PermissionDenied, Some(Operation::Write), "read-only");
+        check(&expect_err(guard.as_mut_ptr()), ErrorKind::PermissionDenied, Some(Operation::Write), "read-only");
         // SAFETY: no slice is created: the call fails.
         let err = unsafe { guard.as_mut_slice() }.map(|s| s.len());
-        check(&expect_err(err), ErrorKind::PermissionDenied, "SharedMemory::data", "read-only");
+        check(&expect_err(err), ErrorKind::PermissionDenied, Some(Operation::Write), "read-only");
         assert_eq!(guard.to_vec(), vec![0u8; 16], "a refused write changed the segment");
         drop(guard);
         ro.detach().unwrap();
@@ -372,10 +380,10 @@ fn out_of_range_access_is_invalid_size() {
     let mut shm = SharedMemory::with_native_key(posix.clone());
     shm.create(8, AccessMode::ReadWrite).unwrap();
     let mut guard = shm.lock().unwrap();
-    check(&expect_err(guard.write_at(4, b"12345")), ErrorKind::InvalidSize, "SharedMemory::write", "offset");
-    check(&expect_err(guard.write_at(usize::MAX, b"1")), ErrorKind::InvalidSize, "SharedMemory::write", "offset");
+    check(&expect_err(guard.write_at(4, b"12345")), ErrorKind::InvalidSize, Some(Operation::Write), "offset");
+    check(&expect_err(guard.write_at(usize::MAX, b"1")), ErrorKind::InvalidSize, Some(Operation::Write), "offset");
     let mut buf = [0u8; 9];
-    check(&expect_err(guard.read_at(0, &mut buf)), ErrorKind::InvalidSize, "SharedMemory::read", "8 bytes");
+    check(&expect_err(guard.read_at(0, &mut buf)), ErrorKind::InvalidSize, Some(Operation::Read), "8 bytes");
     assert_eq!(guard.to_vec(), vec![0u8; 8], "a refused write changed the segment");
     drop(guard);
     drop(shm);
@@ -388,16 +396,21 @@ fn detach_twice_and_create_twice() {
     let posix = unique_posix("twice");
     let _c = Cleanup(vec![native.clone(), posix.clone()]);
     for mut shm in [SharedMemory::new(&key), SharedMemory::with_native_key(posix.clone())] {
-        check(&expect_err(shm.detach()), ErrorKind::NotFound, "SharedMemory::detach", "not attached");
+        check(&expect_err(shm.detach()), ErrorKind::NotFound, Some(Operation::Detach), "not attached");
         shm.create(32, AccessMode::ReadWrite).unwrap();
-        check(&expect_err(shm.create(32, AccessMode::ReadWrite)), ErrorKind::AlreadyExists, "SharedMemory::create", "");
-        check(&expect_err(shm.attach(AccessMode::ReadWrite)), ErrorKind::AlreadyExists, "SharedMemory::attach", "");
+        check(
+            &expect_err(shm.create(32, AccessMode::ReadWrite)),
+            ErrorKind::AlreadyExists,
+            Some(Operation::Create),
+            "",
+        );
+        check(&expect_err(shm.attach(AccessMode::ReadWrite)), ErrorKind::AlreadyExists, Some(Operation::Attach), "");
         let mut other = SharedMemory::with_native_key(shm.native_key().clone());
         let err = expect_err(other.create(32, AccessMode::ReadWrite));
-        check(&err, ErrorKind::AlreadyExists, "SharedMemory::create", "already exists");
+        check(&err, ErrorKind::AlreadyExists, Some(Operation::Create), "already exists");
         drop(other);
         shm.detach().unwrap();
-        check(&expect_err(shm.detach()), ErrorKind::NotFound, "SharedMemory::detach", "not attached");
+        check(&expect_err(shm.detach()), ErrorKind::NotFound, Some(Operation::Detach), "not attached");
     }
     assert_clean(&native);
     assert_clean(&posix);
@@ -410,15 +423,15 @@ fn unlock_without_the_lock_and_relock_are_lock_errors() {
     let _c = Cleanup(vec![native.clone(), posix.clone()]);
     for mut shm in [SharedMemory::new(&key), SharedMemory::with_native_key(posix.clone())] {
         shm.create(8, AccessMode::ReadWrite).unwrap();
-        check(&expect_err(shm.unlock()), ErrorKind::LockError, "SharedMemory::unlock", "not locked");
+        check(&expect_err(shm.unlock()), ErrorKind::LockError, Some(Operation::Unlock), "does not hold the lock");
         {
             let _guard = shm.lock().unwrap();
-            check(&expect_err(shm.lock()), ErrorKind::LockError, "SharedMemory::lock", "already locked");
-            check(&expect_err(shm.try_lock()), ErrorKind::LockError, "SharedMemory::try_lock", "already locked");
+            check(&expect_err(shm.lock()), ErrorKind::LockError, Some(Operation::Lock), "already holds the lock");
+            check(&expect_err(shm.try_lock()), ErrorKind::LockError, Some(Operation::Lock), "already holds the lock");
         }
         // The lock still works after the refusals.
         shm.lock().unwrap().write_at(0, b"ok").unwrap();
-        check(&expect_err(shm.unlock()), ErrorKind::LockError, "SharedMemory::unlock", "not locked");
+        check(&expect_err(shm.unlock()), ErrorKind::LockError, Some(Operation::Unlock), "does not hold the lock");
         shm.detach().unwrap();
     }
     assert_clean(&native);
@@ -439,15 +452,20 @@ fn system_semaphore_release_errors() {
     for sem in &sems {
         sem.release(0).expect("release(0) does nothing");
         assert!(!sem.try_acquire().unwrap(), "release(0) released something");
-        let err = expect_err(sem.release(-1));
-        check(&err, ErrorKind::Unknown, "SystemSemaphore::release", "negative");
-        assert!(!sem.try_acquire().unwrap(), "release(-1) released something");
+        // A count that would overflow the value is refused whole.
+        sem.release(3).unwrap();
+        let err = expect_err(sem.release(u32::MAX));
+        check(&err, ErrorKind::OutOfResources, Some(Operation::Release), "");
+        assert_eq!(sem.value().unwrap(), 3, "a refused release changed the value");
+        for _ in 0..3 {
+            assert!(sem.try_acquire().unwrap());
+        }
         sem.release(1).unwrap();
         assert!(sem.try_acquire().unwrap());
     }
     // System V counts stop at 32767.
     let err = expect_err(sems[0].release(40_000));
-    check(&err, ErrorKind::OutOfResources, "SystemSemaphore::release", "");
+    check(&err, ErrorKind::OutOfResources, Some(Operation::Release), "");
     assert_eq!(sems[0].value().unwrap(), 0, "a failed release changed the count");
     drop(sems);
     assert!(std::fs::metadata(sysv_native.native_key()).is_err(), "semaphore key file left");
@@ -459,19 +477,19 @@ fn system_semaphore_bad_keys() {
     check(
         &expect_err(SystemSemaphore::new("", 1, SemaphoreMode::Create)),
         ErrorKind::KeyError,
-        "SystemSemaphore",
+        Some(Operation::OpenSemaphore),
         "empty",
     );
     let long = NativeKey::posix(format!("/{}", "s".repeat(300)));
     check(
         &expect_err(SystemSemaphore::with_native_key(long, 1, SemaphoreMode::Create)),
         ErrorKind::KeyError,
-        "SystemSemaphore",
+        Some(Operation::OpenSemaphore),
         "",
     );
     let long_legacy = format!("{}{}", unique_key("semlong"), "S".repeat(300));
     let err = expect_err(SystemSemaphore::new(&long_legacy, 1, SemaphoreMode::Create));
-    check(&err, ErrorKind::KeyError, "SystemSemaphore", "key");
+    check(&err, ErrorKind::KeyError, Some(Operation::OpenSemaphore), "key");
     assert!(std::fs::metadata(NativeKey::legacy_semaphore(&long_legacy, KeyType::SYSTEM_V).native_key()).is_err());
 }
 

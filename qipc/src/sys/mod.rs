@@ -1,143 +1,120 @@
-//! The OS boundary. Every system call qipc makes lives below this module:
-//! `sysv` (System V shared memory and semaphores, `ftok`, key files) and
-//! `posix` (`shm_open`, `mmap`, named semaphores, leases). The public types
-//! call only these wrappers, so another platform can be added here without
-//! touching the public API.
+//! The operating-system boundary: the only module with `unsafe` code and
+//! `libc` calls.
 //!
-//! The wrappers are thin: they take Rust types, return `io::Result`, retry
-//! nothing unless they say so, and never panic.
+//! Every wrapper here is thin and typed. It takes Rust values (paths as
+//! `&str`, owned descriptors, identifier newtypes), returns `io::Result`,
+//! retries only `EINTR` (and says so), never panics and decides no policy:
+//! which call to make when, what an error means for the user and what may be
+//! removed is the business of [`crate::backend`].
+//!
+//! - [`unix`]: descriptors, `stat`, `open`/`link`/`unlink`, `flock`, the
+//!   write-lease probe, users and processes;
+//! - [`mapping`]: [`Mapping`], which owns one attached mapping and unmaps it
+//!   when dropped; the only place that reads or writes shared bytes;
+//! - [`sysv`]: System V shared memory and semaphores;
+//! - [`posix`]: POSIX shared memory objects (`shm_open`, `posix_fallocate`);
+//! - [`semfile`]: named POSIX semaphores in glibc's `/dev/shm/sem.*` layout,
+//!   mapped by qipc itself, with the robust gate that qipc's locks add;
+//! - [`fork`]: tells a forked child from its parent;
+//! - [`proc`]: read-only scans of `/proc` for the inspector.
 
-pub(crate) mod inspect;
+#[cfg(unix)]
+pub(crate) mod errno;
+pub(crate) mod fork;
+pub(crate) mod mapping;
+#[cfg(unix)]
 pub(crate) mod posix;
+#[cfg(target_os = "linux")]
+pub(crate) mod proc;
+#[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
+pub(crate) mod semfile;
+#[cfg(unix)]
 pub(crate) mod sysv;
+#[cfg(unix)]
+pub(crate) mod unix;
 
-use std::{ffi::CString, io};
+pub(crate) use mapping::Mapping;
 
-/// Turns a C return value of -1 into the current `errno`.
-pub(crate) fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
-    if ret == -1 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
+use std::time::{Duration, Instant};
+
+/// How long a blocking call may wait, fixed once at the start of an
+/// operation so that every step of it (a gate, a token, a retry) shares the
+/// same limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Deadline {
+    /// Wait as long as it takes.
+    Never,
+    /// Do not wait at all.
+    Now,
+    /// Wait until this instant.
+    At(Instant),
+}
+
+impl Deadline {
+    /// A deadline `timeout` from now; a timeout too large to represent
+    /// waits forever.
+    pub(crate) fn after(timeout: Duration) -> Deadline {
+        match Instant::now().checked_add(timeout) {
+            Some(at) => Deadline::At(at),
+            None => Deadline::Never,
+        }
+    }
+
+    /// The time left: `None` for [`Deadline::Never`], zero once passed.
+    pub(crate) fn remaining(self) -> Option<Duration> {
+        match self {
+            Deadline::Never => None,
+            Deadline::Now => Some(Duration::ZERO),
+            Deadline::At(at) => Some(at.saturating_duration_since(Instant::now())),
+        }
+    }
+
+    /// True once no time is left.
+    pub(crate) fn passed(self) -> bool {
+        self.remaining() == Some(Duration::ZERO)
+    }
+
+    /// The earlier of this deadline and `limit` from now.
+    pub(crate) fn capped(self, limit: Duration) -> Deadline {
+        let cap = Deadline::after(limit);
+        match (self, cap) {
+            (Deadline::Now, _) => Deadline::Now,
+            (Deadline::Never, c) => c,
+            (Deadline::At(a), Deadline::At(b)) => Deadline::At(a.min(b)),
+            (d, _) => d,
+        }
     }
 }
 
-/// A path or name as a C string; an interior NUL is an `EINVAL` error.
-pub(crate) fn cstring(s: &str) -> io::Result<CString> {
-    CString::new(s).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
-}
-
-/// The name of the effective user, or its number if it has no name.
-pub(crate) fn user_name() -> String {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let uid = unsafe { libc::geteuid() };
-    user_name_of(uid).unwrap_or_else(|| uid.to_string())
-}
-
-/// The name of user `uid`, if the user database knows it.
-pub(crate) fn user_name_of(uid: u32) -> Option<String> {
-    let mut buf = vec![0u8; 4096];
-    let mut pwd = std::mem::MaybeUninit::<libc::passwd>::uninit();
-    let mut result: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: every pointer is valid for the size given; getpwuid_r writes
-    // only into `pwd` and `buf`, and sets `result` to null or to `pwd`.
-    let rc = unsafe { libc::getpwuid_r(uid, pwd.as_mut_ptr(), buf.as_mut_ptr().cast(), buf.len(), &mut result) };
-    if rc != 0 || result.is_null() {
-        return None;
-    }
-    // SAFETY: `result` is non-null, so getpwuid_r initialised `pwd`, whose
-    // `pw_name` points to a NUL-terminated string inside `buf`.
-    let name = unsafe { std::ffi::CStr::from_ptr(pwd.assume_init_ref().pw_name) };
-    Some(name.to_string_lossy().into_owned())
-}
-
-/// The system page size.
-pub(crate) fn page_size() -> usize {
-    // SAFETY: sysconf has no preconditions.
-    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if n > 0 {
-        n as usize
-    } else {
-        4096
+/// Converts a duration to a `timespec`, saturating instead of overflowing.
+#[cfg(unix)]
+pub(crate) fn timespec(d: Duration) -> libc::timespec {
+    libc::timespec {
+        tv_sec: libc::time_t::try_from(d.as_secs()).unwrap_or(libc::time_t::MAX),
+        // Always below 10^9, so it fits every platform's c_long.
+        tv_nsec: d.subsec_nanos() as libc::c_long,
     }
 }
 
-/// A mapping of shared memory: the address and length of a `shmat` or
-/// `mmap` region owned by a segment object.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Region {
-    pub(crate) ptr: *mut u8,
-    pub(crate) len: usize,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Pre-faults `len` bytes at `ptr` for writing, so that the first write
-/// into a fresh segment does not take one page fault per page.
-/// Returns the error if the kernel refuses (older kernels lack
-/// `MADV_POPULATE_WRITE`).
-pub(crate) fn populate_write(region: Region) -> io::Result<()> {
-    const MADV_POPULATE_WRITE: libc::c_int = 23;
-    // SAFETY: the region is a live mapping owned by the caller; madvise with
-    // MADV_POPULATE_WRITE only faults pages in and does not change contents.
-    cvt(unsafe { libc::madvise(region.ptr.cast(), region.len, MADV_POPULATE_WRITE) }).map(drop)
-}
+    #[test]
+    fn deadlines() {
+        assert_eq!(Deadline::Never.remaining(), None);
+        assert!(Deadline::Now.passed());
+        assert!(!Deadline::after(Duration::from_secs(60)).passed());
+        assert_eq!(Deadline::after(Duration::MAX), Deadline::Never);
+        let capped = Deadline::Never.capped(Duration::from_millis(10));
+        assert!(capped.remaining().unwrap() <= Duration::from_millis(10));
+        assert_eq!(Deadline::Now.capped(Duration::from_secs(1)), Deadline::Now);
+    }
 
-/// Free bytes for an unprivileged user on the file system of `path`.
-pub(crate) fn free_bytes(path: &str) -> Option<u64> {
-    let c = cstring(path).ok()?;
-    let mut st = std::mem::MaybeUninit::<libc::statvfs>::zeroed();
-    // SAFETY: `c` is a valid path and `st` is writable memory of the right size.
-    if unsafe { libc::statvfs(c.as_ptr(), st.as_mut_ptr()) } != 0 {
-        return None;
-    }
-    // SAFETY: statvfs succeeded and filled `st` (zeroed before).
-    let st = unsafe { st.assume_init() };
-    Some(st.f_bavail.saturating_mul(st.f_frsize))
-}
-
-/// Asks for transparent huge pages on a shared memory mapping
-/// (`MADV_HUGEPAGE`), if the kernel's shmem THP policy allows advice.
-pub(crate) fn advise_huge_shmem(region: Region) -> crate::shared_memory::HugePages {
-    use crate::shared_memory::HugePages;
-    let policy = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/shmem_enabled").unwrap_or_default();
-    let active = policy.split_whitespace().find(|w| w.starts_with('[')).unwrap_or("[unknown]").to_string();
-    if !matches!(active.as_str(), "[advise]" | "[always]" | "[within_size]" | "[force]") {
-        return HugePages::Unavailable(format!(
-            "the kernel's shmem THP policy is {active} (/sys/kernel/mm/transparent_hugepage/shmem_enabled)"
-        ));
-    }
-    // SAFETY: the region is a live mapping owned by the caller; MADV_HUGEPAGE
-    // only changes how the kernel backs it, not its contents.
-    match cvt(unsafe { libc::madvise(region.ptr.cast(), region.len, libc::MADV_HUGEPAGE) }) {
-        Ok(_) => HugePages::Active,
-        Err(e) => HugePages::Unavailable(format!("madvise(MADV_HUGEPAGE) failed: {e}")),
-    }
-}
-
-/// Asks for transparent huge pages on a mapping of a `/dev/shm` object.
-/// There the tmpfs mount's own `huge=` option decides, not the global shmem
-/// THP policy, so the option is read from `/proc/self/mounts` first.
-pub(crate) fn advise_huge_devshm(region: Region) -> crate::shared_memory::HugePages {
-    use crate::shared_memory::HugePages;
-    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
-    let options = mounts
-        .lines()
-        .map(|l| l.split_whitespace().collect::<Vec<_>>())
-        .filter(|f| f.len() >= 4 && f[1] == "/dev/shm")
-        .map(|f| f[3].to_string())
-        .next_back();
-    let Some(options) = options else {
-        return HugePages::Unavailable("/dev/shm is not a mount point listed in /proc/self/mounts".into());
-    };
-    let huge = options.split(',').find_map(|o| o.strip_prefix("huge=")).unwrap_or("never");
-    if !matches!(huge, "always" | "within_size" | "advise") {
-        return HugePages::Unavailable(format!(
-            "/dev/shm is mounted with huge={huge} (remount with huge=advise or huge=within_size to allow it)"
-        ));
-    }
-    // SAFETY: the region is a live mapping owned by the caller; MADV_HUGEPAGE
-    // only changes how the kernel backs it, not its contents.
-    match cvt(unsafe { libc::madvise(region.ptr.cast(), region.len, libc::MADV_HUGEPAGE) }) {
-        Ok(_) => HugePages::Active,
-        Err(e) => HugePages::Unavailable(format!("madvise(MADV_HUGEPAGE) failed: {e}")),
+    #[test]
+    fn timespec_saturates() {
+        let ts = timespec(Duration::MAX);
+        assert_eq!(ts.tv_sec, libc::time_t::MAX);
+        assert_eq!(timespec(Duration::from_millis(1500)).tv_nsec, 500_000_000);
     }
 }

@@ -1,177 +1,227 @@
-//! System V IPC: key files, `ftok`, `shmget`/`shmat`/`shmdt`/`shmctl`,
-//! `semget`/`semop`/`semtimedop`/`semctl`.
+//! System V IPC: `shmget`/`shmat`/`shmctl` and `semget`/`semop`/
+//! `semtimedop`/`semctl`, with typed keys and identifiers.
 //!
-//! Neither rustix nor nix wraps these calls, so this file does, with
-//! `libc` directly.
+//! Neither rustix nor nix wraps these calls, so this file does, with `libc`
+//! directly. `ftok` is computed from a `stat` result ([`Key::of_file`]), the
+//! formula glibc uses, so that a caller who already has the key file's
+//! identity does not stat it again.
 
-use std::{io, mem::MaybeUninit, time::Duration};
+use std::{io, mem::MaybeUninit, ptr::NonNull};
 
-use super::{cstring, cvt, Region};
+use super::{
+    mapping::Mapping,
+    unix::{cvt, FileStat},
+    Deadline,
+};
 
-/// Creates an empty key file as Qt does (`open(O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC,
-/// 0640)`, then close). Returns `true` if this call created it and `false`
-/// if it existed already.
-pub(crate) fn create_key_file(path: &str) -> io::Result<bool> {
-    let c = cstring(path)?;
-    // SAFETY: `c` is a valid NUL-terminated path; open has no other
-    // preconditions.
-    let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC, 0o640) };
-    if fd == -1 {
-        let err = io::Error::last_os_error();
-        return if err.raw_os_error() == Some(libc::EEXIST) { Ok(false) } else { Err(err) };
-    }
-    // SAFETY: `fd` was just opened by this function and is closed once.
-    unsafe { libc::close(fd) };
-    Ok(true)
-}
+/// A System V IPC key (`key_t`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Key(pub(crate) libc::key_t);
 
-/// `unlink(path)`, ignoring a missing file.
-pub(crate) fn remove_key_file(path: &str) -> io::Result<()> {
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        other => other,
+impl Key {
+    /// `ftok(path, project)` for the file `st` describes: the low 8 bits of
+    /// the project id, of the device and 16 bits of the inode, as glibc
+    /// computes it.
+    pub(crate) fn of_file(st: &FileStat, project: u8) -> Key {
+        let k = (u32::from(project) << 24) | ((st.id.dev as u32 & 0xff) << 16) | (st.id.ino as u32 & 0xffff);
+        Key(k as libc::key_t)
     }
 }
 
-/// `ftok(path, id)`.
-pub(crate) fn ftok(path: &str, id: u8) -> io::Result<libc::key_t> {
-    let c = cstring(path)?;
-    // SAFETY: `c` is a valid NUL-terminated path.
-    let key = unsafe { libc::ftok(c.as_ptr(), libc::c_int::from(id)) };
-    if key == -1 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(key)
+/// A shared memory segment identifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct ShmId(pub(crate) libc::c_int);
+
+/// A semaphore set identifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct SemId(pub(crate) libc::c_int);
+
+/// `shmget(key, 0, perm)`: an existing segment.
+pub(crate) fn shm_open(key: Key, perm: u32) -> io::Result<ShmId> {
+    // SAFETY: shmget takes plain values.
+    cvt(unsafe { libc::shmget(key.0, 0, perm as libc::c_int) }).map(ShmId)
+}
+
+/// `shmget(key, size, IPC_CREAT | IPC_EXCL | perm [| SHM_HUGETLB])`.
+pub(crate) fn shm_create(key: Key, size: usize, perm: u32, hugetlb: bool) -> io::Result<ShmId> {
+    let mut flags = libc::IPC_CREAT | libc::IPC_EXCL | perm as libc::c_int;
+    if hugetlb {
+        flags |= libc::SHM_HUGETLB;
     }
+    // SAFETY: shmget takes plain values.
+    cvt(unsafe { libc::shmget(key.0, size, flags) }).map(ShmId)
 }
 
-/// `shmget(key, size, flags)`.
-pub(crate) fn shmget(key: libc::key_t, size: usize, flags: libc::c_int) -> io::Result<libc::c_int> {
-    // SAFETY: shmget takes plain values and has no memory preconditions.
-    cvt(unsafe { libc::shmget(key, size, flags) })
-}
-
-/// `shmat(id, NULL, SHM_RDONLY or 0)` followed by `IPC_STAT` for the size.
-pub(crate) fn shmat(id: libc::c_int, read_only: bool) -> io::Result<*mut u8> {
-    let flags = if read_only { libc::SHM_RDONLY } else { 0 };
+/// `shmat(id, NULL, SHM_RDONLY or 0)`: an owning mapping of `len` bytes.
+///
+/// `len` must not exceed the segment's size (the caller takes it from
+/// [`shm_stat`] or from the size it created the segment with).
+pub(crate) fn shm_attach(id: ShmId, len: usize, writable: bool) -> io::Result<Mapping> {
+    let flags = if writable { 0 } else { libc::SHM_RDONLY };
     // SAFETY: a null address lets the kernel choose where to map; the
     // segment is not accessed here.
-    let p = unsafe { libc::shmat(id, std::ptr::null(), flags) };
+    let p = unsafe { libc::shmat(id.0, std::ptr::null(), flags) };
     if p as isize == -1 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(p.cast())
+        return Err(io::Error::last_os_error());
     }
-}
-
-/// `shmdt(addr)`.
-pub(crate) fn shmdt(region: Region) -> io::Result<()> {
-    // SAFETY: `region.ptr` is an address returned by shmat that the caller
-    // no longer uses; after this call nothing dereferences it.
-    cvt(unsafe { libc::shmdt(region.ptr.cast()) }).map(drop)
+    let ptr = NonNull::new(p.cast::<u8>()).ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: `ptr` is a fresh shmat attachment of a segment of at least
+    // `len` bytes (caller's contract), writable iff `writable`; the Mapping
+    // becomes its only owner.
+    Ok(unsafe { Mapping::from_shmat(ptr, len, writable) })
 }
 
 /// The fields of `struct shmid_ds` that qipc reads.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ShmStat {
+    pub(crate) key: Key,
     pub(crate) size: usize,
     pub(crate) nattch: u64,
     pub(crate) uid: u32,
+    pub(crate) gid: u32,
+    /// Permission bits (`0o777`).
     pub(crate) mode: u32,
+    /// Marked for destruction (`IPC_RMID` while still attached).
+    pub(crate) removed: bool,
     pub(crate) cpid: i32,
     pub(crate) lpid: i32,
     pub(crate) ctime: i64,
 }
 
 /// `shmctl(id, IPC_STAT)`.
-pub(crate) fn shm_stat(id: libc::c_int) -> io::Result<ShmStat> {
+pub(crate) fn shm_stat(id: ShmId) -> io::Result<ShmStat> {
+    /// `SHM_DEST` from <linux/shm.h>: the segment is marked for destruction.
+    const SHM_DEST: u32 = 0o1000;
     let mut ds = MaybeUninit::<libc::shmid_ds>::zeroed();
     // SAFETY: `ds` points to writable memory the size of shmid_ds.
-    cvt(unsafe { libc::shmctl(id, libc::IPC_STAT, ds.as_mut_ptr()) })?;
-    // SAFETY: IPC_STAT succeeded, so the kernel filled `ds` (and it was
-    // zeroed before, so every byte is initialised regardless).
+    cvt(unsafe { libc::shmctl(id.0, libc::IPC_STAT, ds.as_mut_ptr()) })?;
+    // SAFETY: IPC_STAT succeeded, so the kernel filled `ds` (zeroed before).
     let ds = unsafe { ds.assume_init() };
+    let mode = u32::from(ds.shm_perm.mode);
     Ok(ShmStat {
+        key: Key(ds.shm_perm.__key),
         size: ds.shm_segsz,
-        nattch: ds.shm_nattch,
+        nattch: ds.shm_nattch as u64,
         uid: ds.shm_perm.uid,
-        mode: u32::from(ds.shm_perm.mode) & 0o777,
+        gid: ds.shm_perm.gid,
+        mode: mode & 0o777,
+        removed: mode & SHM_DEST != 0,
         cpid: ds.shm_cpid,
         lpid: ds.shm_lpid,
-        ctime: ds.shm_ctime,
+        ctime: ds.shm_ctime as i64,
     })
 }
 
-/// `shmctl(id, IPC_RMID)`.
-pub(crate) fn shm_remove(id: libc::c_int) -> io::Result<()> {
-    // SAFETY: IPC_RMID takes no buffer; a null pointer is allowed.
-    cvt(unsafe { libc::shmctl(id, libc::IPC_RMID, std::ptr::null_mut()) }).map(drop)
+/// `shmctl(id, IPC_SET)` with a new group, keeping owner and mode.
+pub(crate) fn shm_set_group(id: ShmId, gid: u32) -> io::Result<()> {
+    let mut ds = MaybeUninit::<libc::shmid_ds>::zeroed();
+    // SAFETY: as in shm_stat.
+    cvt(unsafe { libc::shmctl(id.0, libc::IPC_STAT, ds.as_mut_ptr()) })?;
+    // SAFETY: IPC_STAT filled `ds`.
+    let mut ds = unsafe { ds.assume_init() };
+    ds.shm_perm.gid = gid;
+    // SAFETY: `ds` is a valid shmid_ds; IPC_SET reads uid, gid and mode.
+    cvt(unsafe { libc::shmctl(id.0, libc::IPC_SET, &mut ds) }).map(drop)
 }
 
-/// `semget(key, 1, flags)`.
-pub(crate) fn semget(key: libc::key_t, flags: libc::c_int) -> io::Result<libc::c_int> {
+/// `shmctl(id, IPC_RMID)`: destroyed now if nobody is attached, else when
+/// the last process detaches.
+pub(crate) fn shm_remove(id: ShmId) -> io::Result<()> {
+    // SAFETY: IPC_RMID takes no buffer; a null pointer is allowed.
+    cvt(unsafe { libc::shmctl(id.0, libc::IPC_RMID, std::ptr::null_mut()) }).map(drop)
+}
+
+/// `semget(key, 1, 0)`: an existing semaphore set.
+pub(crate) fn sem_open(key: Key) -> io::Result<SemId> {
     // SAFETY: semget takes plain values.
-    cvt(unsafe { libc::semget(key, 1, flags) })
+    cvt(unsafe { libc::semget(key.0, 1, 0) }).map(SemId)
+}
+
+/// `semget(key, 1, IPC_CREAT | IPC_EXCL | perm)`: a new set of one
+/// semaphore, whose value is 0 until [`sem_setval`].
+pub(crate) fn sem_create(key: Key, perm: u32) -> io::Result<SemId> {
+    // SAFETY: semget takes plain values.
+    cvt(unsafe { libc::semget(key.0, 1, libc::IPC_CREAT | libc::IPC_EXCL | perm as libc::c_int) }).map(SemId)
 }
 
 /// `semctl(id, 0, SETVAL, value)`.
-pub(crate) fn sem_setval(id: libc::c_int, value: i32) -> io::Result<()> {
+pub(crate) fn sem_setval(id: SemId, value: i32) -> io::Result<()> {
     // SAFETY: SETVAL takes an int as its fourth (variadic) argument.
-    cvt(unsafe { libc::semctl(id, 0, libc::SETVAL, value) }).map(drop)
+    cvt(unsafe { libc::semctl(id.0, 0, libc::SETVAL, value) }).map(drop)
 }
 
 /// `semctl(id, 0, GETVAL)`.
-pub(crate) fn sem_getval(id: libc::c_int) -> io::Result<i32> {
+pub(crate) fn sem_getval(id: SemId) -> io::Result<i32> {
     // SAFETY: GETVAL takes no fourth argument.
-    cvt(unsafe { libc::semctl(id, 0, libc::GETVAL) })
+    cvt(unsafe { libc::semctl(id.0, 0, libc::GETVAL) })
 }
 
-/// `semctl(id, 0, GETNCNT)`: the number of processes waiting to decrement.
-pub(crate) fn sem_getncnt(id: libc::c_int) -> io::Result<i32> {
+/// `semctl(id, 0, GETNCNT)`: processes waiting to decrement.
+pub(crate) fn sem_getncnt(id: SemId) -> io::Result<i32> {
     // SAFETY: GETNCNT takes no fourth argument.
-    cvt(unsafe { libc::semctl(id, 0, libc::GETNCNT) })
+    cvt(unsafe { libc::semctl(id.0, 0, libc::GETNCNT) })
 }
 
-/// `semctl(id, 0, GETPID)`: the pid of the last process to operate on it.
-pub(crate) fn sem_getpid(id: libc::c_int) -> io::Result<i32> {
+/// `semctl(id, 0, GETZCNT)`: processes waiting for zero.
+pub(crate) fn sem_getzcnt(id: SemId) -> io::Result<i32> {
+    // SAFETY: GETZCNT takes no fourth argument.
+    cvt(unsafe { libc::semctl(id.0, 0, libc::GETZCNT) })
+}
+
+/// `semctl(id, 0, GETPID)`: the last process to operate on it.
+pub(crate) fn sem_getpid(id: SemId) -> io::Result<i32> {
     // SAFETY: GETPID takes no fourth argument.
-    cvt(unsafe { libc::semctl(id, 0, libc::GETPID) })
+    cvt(unsafe { libc::semctl(id.0, 0, libc::GETPID) })
 }
 
-/// `semctl(id, 0, IPC_RMID)`.
-pub(crate) fn sem_remove(id: libc::c_int) -> io::Result<()> {
+/// The fields of `struct semid_ds` that qipc reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SemStat {
+    pub(crate) key: Key,
+    pub(crate) uid: u32,
+    pub(crate) mode: u32,
+    /// Time of the last `semop`; 0 if there was none.
+    pub(crate) otime: i64,
+    /// Time of creation or of the last `SETVAL`/`IPC_SET`.
+    pub(crate) ctime: i64,
+}
+
+/// `semctl(id, 0, IPC_STAT)`.
+pub(crate) fn sem_stat(id: SemId) -> io::Result<SemStat> {
+    let mut ds = MaybeUninit::<libc::semid_ds>::zeroed();
+    // SAFETY: IPC_STAT takes a pointer to a semid_ds as its fourth
+    // argument; `ds` is writable memory of that size.
+    cvt(unsafe { libc::semctl(id.0, 0, libc::IPC_STAT, ds.as_mut_ptr()) })?;
+    // SAFETY: IPC_STAT succeeded and filled `ds` (zeroed before).
+    let ds = unsafe { ds.assume_init() };
+    Ok(SemStat {
+        key: Key(ds.sem_perm.__key),
+        uid: ds.sem_perm.uid,
+        mode: u32::from(ds.sem_perm.mode) & 0o777,
+        otime: ds.sem_otime as i64,
+        ctime: ds.sem_ctime as i64,
+    })
+}
+
+/// `semctl(id, 0, IPC_RMID)`: waiters wake with `EIDRM`.
+pub(crate) fn sem_remove(id: SemId) -> io::Result<()> {
     // SAFETY: IPC_RMID takes no fourth argument.
-    cvt(unsafe { libc::semctl(id, 0, libc::IPC_RMID) }).map(drop)
+    cvt(unsafe { libc::semctl(id.0, 0, libc::IPC_RMID) }).map(drop)
 }
 
-/// How a semaphore operation waits.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Wait {
-    Block,
-    Now,
-    Timeout(Duration),
-}
-
-/// One `semop`/`semtimedop` on semaphore 0 with `SEM_UNDO`. `EINTR` is
-/// retried (with the remaining time for a timeout). Returns `Ok(false)` if
-/// the operation would block (`Now`) or timed out.
-#[inline]
-pub(crate) fn semop(id: libc::c_int, op: i16, wait: Wait) -> io::Result<bool> {
-    semop_flags(id, op, wait, true)
-}
-
-/// As [`semop`], with `SEM_UNDO` only if `undo` is set.
+/// One `semop` on semaphore 0, adding `delta`, with `SEM_UNDO` if `undo`.
+/// Waits until `deadline` (with `semtimedop`), retrying `EINTR` with the
+/// time left. Returns `Ok(false)` if the deadline passed first.
 ///
-/// The blocking case, which every lock and unlock takes, makes the call
-/// inline; the retry loop and the time-outs live in a cold function, so
-/// that the path to the system call is as short as Qt's.
+/// The uncontended case, which every lock and unlock takes, is one inline
+/// `semop`, as short as Qt's; waiting and time-outs live in a cold function.
 #[inline]
-pub(crate) fn semop_flags(id: libc::c_int, op: i16, wait: Wait, undo: bool) -> io::Result<bool> {
-    if let Wait::Block = wait {
-        let flags: libc::c_short = if undo { libc::SEM_UNDO as libc::c_short } else { 0 };
-        let mut buf = libc::sembuf { sem_num: 0, sem_op: op, sem_flg: flags };
-        // SAFETY: `buf` is valid for the duration of the call.
-        if unsafe { libc::semop(id, &mut buf, 1) } == 0 {
+pub(crate) fn semop(id: SemId, delta: i16, undo: bool, deadline: Deadline) -> io::Result<bool> {
+    if deadline == Deadline::Never {
+        let flags = if undo { libc::SEM_UNDO as libc::c_short } else { 0 };
+        let mut op = libc::sembuf { sem_num: 0, sem_op: delta, sem_flg: flags };
+        // SAFETY: `op` is valid for the duration of the call.
+        if unsafe { libc::semop(id.0, &mut op, 1) } == 0 {
             return Ok(true);
         }
         let err = io::Error::last_os_error();
@@ -179,46 +229,32 @@ pub(crate) fn semop_flags(id: libc::c_int, op: i16, wait: Wait, undo: bool) -> i
             return Err(err);
         }
     }
-    semop_slow(id, op, wait, undo)
+    semop_slow(id, delta, undo, deadline)
 }
 
 #[cold]
 #[inline(never)]
-fn semop_slow(id: libc::c_int, op: i16, wait: Wait, undo: bool) -> io::Result<bool> {
-    let mut flags: libc::c_short = if undo { libc::SEM_UNDO as libc::c_short } else { 0 };
-    if matches!(wait, Wait::Now) {
+fn semop_slow(id: SemId, delta: i16, undo: bool, deadline: Deadline) -> io::Result<bool> {
+    let mut flags = if undo { libc::SEM_UNDO as libc::c_short } else { 0 };
+    if deadline == Deadline::Now {
         flags |= libc::IPC_NOWAIT as libc::c_short;
     }
-    let deadline = match wait {
-        Wait::Timeout(d) => std::time::Instant::now().checked_add(d),
-        _ => None,
-    };
     loop {
-        let mut buf = libc::sembuf { sem_num: 0, sem_op: op, sem_flg: flags };
-        let ret = match (wait, deadline) {
-            (Wait::Timeout(_), Some(deadline)) => {
-                let left = deadline.saturating_duration_since(std::time::Instant::now());
-                let ts = libc::timespec {
-                    tv_sec: left.as_secs().min(i64::MAX as u64) as libc::time_t,
-                    tv_nsec: libc::c_long::from(left.subsec_nanos() as i32),
-                };
-                // SAFETY: `buf` and `ts` are valid for the duration of the
+        let mut op = libc::sembuf { sem_num: 0, sem_op: delta, sem_flg: flags };
+        let rc = match deadline.remaining() {
+            Some(left) if deadline != Deadline::Now => {
+                let ts = super::timespec(left);
+                // SAFETY: `op` and `ts` are valid for the duration of the
                 // call; the libc crate has no semtimedop wrapper, so the
                 // system call is made directly with its documented arguments.
                 unsafe {
-                    libc::syscall(
-                        libc::SYS_semtimedop,
-                        id,
-                        &mut buf as *mut libc::sembuf,
-                        1usize,
-                        &ts as *const libc::timespec,
-                    ) as libc::c_int
+                    libc::syscall(libc::SYS_semtimedop, id.0, &mut op as *mut libc::sembuf, 1usize, &ts) as libc::c_int
                 }
             }
-            // SAFETY: `buf` is valid for the duration of the call.
-            _ => unsafe { libc::semop(id, &mut buf, 1) },
+            // SAFETY: `op` is valid for the duration of the call.
+            _ => unsafe { libc::semop(id.0, &mut op, 1) },
         };
-        if ret == 0 {
+        if rc == 0 {
             return Ok(true);
         }
         let err = io::Error::last_os_error();
@@ -230,13 +266,50 @@ fn semop_slow(id: libc::c_int, op: i16, wait: Wait, undo: bool) -> io::Result<bo
     }
 }
 
-/// One entry of `/proc/sysvipc/shm` or `/proc/sysvipc/sem`: the columns by
-/// header name.
-pub(crate) fn proc_sysvipc(table: &str) -> io::Result<Vec<std::collections::HashMap<String, String>>> {
-    let text = std::fs::read_to_string(format!("/proc/sysvipc/{table}"))?;
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap_or_default().split_whitespace().collect();
-    Ok(lines
-        .map(|line| header.iter().map(|h| h.to_string()).zip(line.split_whitespace().map(str::to_string)).collect())
-        .collect())
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::unix::{FileId, FileType};
+
+    #[test]
+    fn key_of_file_matches_libc_ftok() {
+        let path = std::env::temp_dir().join(format!("qipc-unit-ftok-{}", std::process::id()));
+        std::fs::write(&path, b"").unwrap();
+        let p = path.to_str().unwrap();
+        let st = crate::sys::unix::stat(p).unwrap();
+        let c = std::ffi::CString::new(p).unwrap();
+        for project in [0x51u8, 1, 0xff] {
+            // SAFETY: `c` is a valid path.
+            let expected = unsafe { libc::ftok(c.as_ptr(), libc::c_int::from(project)) };
+            assert_eq!(Key::of_file(&st, project), Key(expected));
+        }
+        std::fs::remove_file(&path).unwrap();
+        let synthetic = FileStat {
+            id: FileId { dev: 0xfe00, ino: 10_013_765 },
+            file_type: FileType::Regular,
+            size: 0,
+            uid: 0,
+            gid: 0,
+            mode: 0o640,
+            nlink: 1,
+            mtime: 0,
+        };
+        // The example Qt's documentation gives: inode 10013765 on 0xfe00.
+        assert_eq!(Key::of_file(&synthetic, 0x51), Key(0x5100_cc45));
+    }
+
+    #[test]
+    fn semaphore_round_trip() {
+        let key = Key(libc::IPC_PRIVATE);
+        let id = sem_create(key, 0o600).unwrap();
+        assert_eq!(sem_getval(id).unwrap(), 0);
+        assert!(!semop(id, -1, true, Deadline::Now).unwrap());
+        sem_setval(id, 1).unwrap();
+        assert!(semop(id, -1, true, Deadline::Never).unwrap());
+        assert!(!semop(id, -1, true, Deadline::after(std::time::Duration::from_millis(20))).unwrap());
+        assert!(semop(id, 1, true, Deadline::Never).unwrap());
+        assert_ne!(sem_stat(id).unwrap().otime, 0);
+        sem_remove(id).unwrap();
+        assert_eq!(semop(id, -1, true, Deadline::Now).unwrap_err().raw_os_error(), Some(libc::EINVAL));
+    }
 }

@@ -31,7 +31,9 @@
 
 #![forbid(unsafe_code)]
 
-use std::{fmt, path::PathBuf};
+mod env;
+
+use std::fmt;
 
 use crate::sha1::sha1_hex;
 
@@ -169,7 +171,7 @@ impl KeyType {
 /// Which kind of object a legacy key is derived for: Qt uses a different
 /// prefix for the segment and for its lock semaphore.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Purpose {
+pub(crate) enum Purpose {
     SharedMemory,
     Semaphore,
 }
@@ -316,18 +318,11 @@ impl NativeKey {
     /// assert_eq!(NativeKey::platform_safe("my_shared_memory", KeyType::PosixRealtime).native_key(), "/my_shared_memory");
     /// ```
     pub fn platform_safe(key: &str, key_type: KeyType) -> NativeKey {
-        if key.is_empty() {
-            // As Qt 6: an empty key stays empty (and every operation then
-            // refuses it with KeyError) rather than naming `/` or a directory.
-            return NativeKey::new(String::new(), key_type);
-        }
-        let native = match key_type {
-            KeyType::PosixRealtime => format!("/{key}"),
-            KeyType::SystemV { .. } if key.starts_with('/') => key.to_string(),
-            KeyType::SystemV { .. } => format!("{}/{key}", runtime_path()),
-            KeyType::Windows => key.to_string(),
+        let runtime = match key_type {
+            KeyType::SystemV { .. } if !key.is_empty() && !key.starts_with('/') => env::runtime_dir(),
+            _ => String::new(),
         };
-        NativeKey::new(native, key_type)
+        platform_safe_in(key, key_type, &runtime)
     }
 
     /// The backend type.
@@ -558,18 +553,51 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn legacy(key: &str, key_type: KeyType, purpose: Purpose) -> NativeKey {
-    let mut native = String::new();
-    if !key.is_empty() {
-        let letters: String = key.chars().filter(char::is_ascii_alphabetic).collect();
-        let name = format!("{}{letters}{}", purpose.prefix(), sha1_hex(key.as_bytes()));
-        native = match key_type {
-            KeyType::SystemV { .. } => format!("{}/{name}", temp_path()),
-            KeyType::PosixRealtime => format!("/{name}"),
-            KeyType::Windows => name,
-        };
+/// Qt's legacy name for `key`: the prefix, the ASCII letters of `key`, and
+/// the SHA-1 of its UTF-8 bytes in hex (pure: no directory, no decoration).
+pub(crate) fn legacy_name(key: &str, purpose: Purpose) -> String {
+    let letters: String = key.chars().filter(char::is_ascii_alphabetic).collect();
+    format!("{}{letters}{}", purpose.prefix(), sha1_hex(key.as_bytes()))
+}
+
+/// The legacy native key, given the temporary directory System V key files
+/// live in (pure).
+pub(crate) fn legacy_in(key: &str, key_type: KeyType, purpose: Purpose, temp_dir: &str) -> NativeKey {
+    if key.is_empty() {
+        // As Qt: an empty key is a null key; every operation refuses it.
+        return NativeKey { key_type, native: String::new(), legacy: None };
     }
+    let name = legacy_name(key, purpose);
+    let native = match key_type {
+        KeyType::SystemV { .. } => format!("{temp_dir}/{name}"),
+        KeyType::PosixRealtime => format!("/{name}"),
+        KeyType::Windows => name,
+    };
     NativeKey { key_type, native, legacy: Some(key.to_string()) }
+}
+
+fn legacy(key: &str, key_type: KeyType, purpose: Purpose) -> NativeKey {
+    let dir = match key_type {
+        KeyType::SystemV { .. } if !key.is_empty() => env::temp_dir(),
+        _ => String::new(),
+    };
+    legacy_in(key, key_type, purpose, &dir)
+}
+
+/// Qt's `platformSafeKey`, given the runtime directory (pure).
+pub(crate) fn platform_safe_in(key: &str, key_type: KeyType, runtime_dir: &str) -> NativeKey {
+    if key.is_empty() {
+        // As Qt 6: an empty key stays empty (and every operation then
+        // refuses it with KeyError) rather than naming `/` or a directory.
+        return NativeKey::new(String::new(), key_type);
+    }
+    let native = match key_type {
+        KeyType::PosixRealtime => format!("/{key}"),
+        KeyType::SystemV { .. } if key.starts_with('/') => key.to_string(),
+        KeyType::SystemV { .. } => format!("{runtime_dir}/{key}"),
+        KeyType::Windows => key.to_string(),
+    };
+    NativeKey::new(native, key_type)
 }
 
 /// The temporary directory Qt 5.15 to 6.8 put System V key files in:
@@ -578,7 +606,7 @@ fn legacy(key: &str, key_type: KeyType, purpose: Purpose) -> NativeKey {
 ///
 /// If the directory does not exist the result is the empty string, and key
 /// files land at the root of the file system, as in Qt 5.15 and 6.4 (Qt 6.12
-/// keeps the non-existent path instead; spec §1.1).
+/// keeps the non-existent path instead).
 ///
 /// # Example
 /// ```
@@ -586,31 +614,7 @@ fn legacy(key: &str, key_type: KeyType, purpose: Purpose) -> NativeKey {
 /// assert_eq!(qipc::key::temp_path(), "/tmp");
 /// ```
 pub fn temp_path() -> String {
-    let dir = std::env::var_os("TMPDIR")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/tmp"));
-    match std::fs::canonicalize(&dir) {
-        Ok(p) => {
-            let s = p.to_string_lossy().into_owned();
-            if s == "/" {
-                String::new()
-            } else {
-                s
-            }
-        }
-        Err(_) => String::new(),
-    }
-}
-
-/// The runtime directory Qt uses for System V `platformSafeKey`:
-/// `$XDG_RUNTIME_DIR`, else `<temp>/runtime-<user>`.
-fn runtime_path() -> String {
-    if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
-        return dir.to_string_lossy().into_owned();
-    }
-    let user = std::env::var("USER").ok().filter(|u| !u.is_empty()).unwrap_or_else(crate::sys::user_name);
-    format!("{}/runtime-{user}", temp_path())
+    env::temp_dir()
 }
 
 #[cfg(test)]

@@ -1,0 +1,278 @@
+//! The backends: each owns its platform's Qt protocol end to end (names and
+//! key files, create/attach/detach, the lock semaphore, the last-detacher
+//! rule, clean-up) behind the small interface of this module:
+//! [`create`], [`attach`], [`open_or_create`], [`detach`], [`remove`], and a
+//! [`Segment`] that gives its [`Mapping`](crate::sys::Mapping) and its lock.
+//!
+//! The public types dispatch here and never see a system call; the backends
+//! call only the typed wrappers of [`crate::sys`].
+//!
+//! # The lifetime model
+//!
+//! Three kinds of objects exist for a key: the **segment**, its **lock
+//! semaphore**, and (System V) **key files** whose inodes give the keys.
+//! Among qipc processes these rules hold for every interleaving of create,
+//! attach, detach, drop, fork, SIGKILL and `qipc gc`:
+//!
+//! 1. **A validated lock.** Create, attach, detach, remove and gc take the
+//!    lock semaphore *by name* and, once they hold it, check that the name
+//!    still designates the object they hold (POSIX: the same inode; System V:
+//!    the key file still has the inode the key came from, while the
+//!    semaphore is alive). A stale semaphore is given back at once (so that
+//!    other waiters on it move on too) and the lock is taken again by name.
+//!    A handle keeps its lock semaphore open only while it is attached and
+//!    forgets it at detach, so a handle that is reused later starts afresh.
+//! 2. **Removal only under the validated lock, by identity.** Nothing is
+//!    removed by name without checking, under the lock, that the name still
+//!    refers to the object (inode, id) that was found unused. Names go
+//!    first, objects after (a System V lock semaphore is removed after its
+//!    key file, so a process woken by the removal derives the key anew).
+//! 3. **The last detacher.** A segment is removed by the process whose detach
+//!    leaves nobody attached: System V `shm_nattch == 0` (which counts forked
+//!    children); POSIX, a write-lease probe from a fresh open file
+//!    description (which sees every other description, including one a
+//!    forked child shares with its parent, and every mapping). Nobody owns a
+//!    segment because it created it.
+//! 4. **The lock goes with the segment.** Whoever holds the lock and finds no
+//!    segment left (the last detacher; an attach or create that failed)
+//!    removes the lock semaphore, unless another process is waiting for it or
+//!    (POSIX) has it open; that process then finds no segment in its turn
+//!    and removes it. So after everyone has left, nothing remains.
+//! 5. **Unlock posts only what it took.** An unlock releases exactly the
+//!    semaphore its lock acquired; if that one was removed meanwhile (by a Qt
+//!    process, or a forced removal), the unlock reports it and posts nothing
+//!    anywhere else.
+//! 6. **Crashes.** System V locks carry `SEM_UNDO`: the kernel releases a
+//!    dead holder's lock. A System V lock semaphore is created and given its
+//!    value under an `flock` of its key file, so a creator killed in between
+//!    is recognised and the semaphore initialised by the next locker. POSIX
+//!    locks on semaphores qipc created have a robust gate: the next locker
+//!    gives back a token a killed holder took (see [`crate::sys::semfile`]).
+//!    A segment left with nobody attached is an orphan: `create` replaces it
+//!    (unless asked not to) and `qipc gc` removes it.
+//! 7. **Files.** qipc removes a key file only if it is a regular file that
+//!    Qt's naming scheme made (`qipc_sharedmemory_…`, `qipc_systemsem_…`) or
+//!    that qipc itself created for a native key (it then carries a marker
+//!    line); never a user's file named as a native key, never a directory.
+//!
+//! What a Qt peer does under its own rules is not changed by this: a Qt
+//! `create()` resets (System V) or replaces (POSIX) the lock semaphore, and
+//! a Qt object that created a System V lock semaphore removes it when it is
+//! destroyed, even while others hold it. qipc then never makes it worse: it
+//! never posts to a semaphore it did not acquire (so the lock never counts
+//! above one), it re-derives a removed semaphore by name, and it never
+//! removes anything a Qt process still has open or attached.
+
+#[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
+pub(crate) mod posix;
+#[cfg(unix)]
+pub(crate) mod sysv;
+
+mod huge;
+pub(crate) mod semaphore;
+
+use crate::{
+    error::{Error, ErrorKind, Operation, Result},
+    key::{KeyType, NativeKey},
+    sys::{Deadline, Mapping},
+};
+
+pub(crate) use huge::HugeOutcome;
+
+/// What a create asks for, in backend terms.
+#[derive(Debug, Clone)]
+pub(crate) struct CreateParams {
+    pub(crate) size: usize,
+    pub(crate) writable: bool,
+    pub(crate) populate: bool,
+    pub(crate) huge_pages: bool,
+    /// Replace a segment nobody is attached to (checked under the lock).
+    pub(crate) reclaim_orphan: bool,
+    /// Permission bits for the segment and its lock.
+    pub(crate) mode: u32,
+    /// Permission bits given exactly (not reduced by the umask).
+    pub(crate) exact_mode: bool,
+    /// The group to give the objects, if any.
+    pub(crate) group: Option<u32>,
+}
+
+/// What a create did besides creating.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Created {
+    pub(crate) huge: HugeOutcome,
+    /// An orphan (a segment nobody was attached to) was replaced.
+    pub(crate) reclaimed_orphan: bool,
+}
+
+/// Which of the two [`open_or_create`] did.
+#[derive(Debug, Clone)]
+pub(crate) enum Opened {
+    Created(Created),
+    Attached,
+}
+
+/// The lock's report when it was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct LockInfo {
+    /// The previous holder was killed while holding the lock; its lock was
+    /// recovered.
+    pub(crate) holder_died: bool,
+}
+
+/// What a detach did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Detached {
+    /// This detach was the last and removed the segment.
+    pub(crate) removed: bool,
+}
+
+/// An attached segment of some backend.
+#[derive(Debug)]
+pub(crate) enum Segment {
+    #[cfg(unix)]
+    SysV(sysv::Segment),
+    #[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
+    Posix(posix::Segment),
+}
+
+impl Segment {
+    /// The mapping.
+    #[inline]
+    pub(crate) fn mapping(&self) -> &Mapping {
+        match self {
+            #[cfg(unix)]
+            Segment::SysV(s) => s.mapping(),
+            #[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
+            Segment::Posix(s) => s.mapping(),
+        }
+    }
+
+    /// Takes the segment's lock; `Ok(None)` if the deadline passed first.
+    #[inline]
+    pub(crate) fn lock(&self, deadline: Deadline) -> Result<Option<LockInfo>> {
+        match self {
+            #[cfg(unix)]
+            Segment::SysV(s) => s.lock(deadline),
+            #[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
+            Segment::Posix(s) => s.lock(deadline),
+        }
+    }
+
+    /// Releases the segment's lock.
+    #[inline]
+    pub(crate) fn unlock(&self) -> Result<()> {
+        match self {
+            #[cfg(unix)]
+            Segment::SysV(s) => s.unlock(),
+            #[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
+            Segment::Posix(s) => s.unlock(),
+        }
+    }
+}
+
+/// The error for a key type this platform has no backend for.
+fn unsupported(op: Operation, key: &NativeKey) -> Error {
+    let what = match key.key_type() {
+        KeyType::SystemV { .. } => "System V keys are not supported on this platform",
+        KeyType::PosixRealtime => "POSIX keys are not supported on this platform",
+        KeyType::Windows => "Windows keys are only supported on Windows",
+    };
+    Error::new(ErrorKind::KeyError, op, format!("unsupported key type: {what}"))
+}
+
+fn check_key(op: Operation, key: &NativeKey) -> Result<()> {
+    if key.is_empty() {
+        return Err(Error::new(ErrorKind::KeyError, op, "the key is empty"));
+    }
+    Ok(())
+}
+
+/// Permission bits where every class that may read may also write (a lock
+/// semaphore must be writable by whoever takes it).
+pub(crate) fn readers_may_write(mode: u32) -> u32 {
+    let mut m = mode & 0o777;
+    for (r, w) in [(0o400, 0o200), (0o040, 0o020), (0o004, 0o002)] {
+        if m & r != 0 {
+            m |= w;
+        }
+    }
+    m
+}
+
+/// The error for a lock that could not be taken in time.
+pub(crate) fn lock_timeout(op: Operation) -> Error {
+    Error::new(
+        ErrorKind::LockError,
+        op,
+        "timed out waiting for the lock (another process holds it; see `qipc info` for who)",
+    )
+}
+
+/// Creates a segment and attaches to it.
+pub(crate) fn create(key: &NativeKey, params: &CreateParams, deadline: Deadline) -> Result<(Segment, Created)> {
+    check_key(Operation::Create, key)?;
+    match key.key_type() {
+        #[cfg(unix)]
+        KeyType::SystemV { ftok_id } => {
+            sysv::create(key, ftok_id, params, deadline).map(|(s, c)| (Segment::SysV(s), c))
+        }
+        #[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
+        KeyType::PosixRealtime => posix::create(key, params, deadline).map(|(s, c)| (Segment::Posix(s), c)),
+        #[allow(unreachable_patterns)]
+        _ => Err(unsupported(Operation::Create, key)),
+    }
+}
+
+/// Attaches to an existing segment.
+pub(crate) fn attach(key: &NativeKey, writable: bool, deadline: Deadline) -> Result<Segment> {
+    check_key(Operation::Attach, key)?;
+    match key.key_type() {
+        #[cfg(unix)]
+        KeyType::SystemV { ftok_id } => sysv::attach(key, ftok_id, writable, deadline).map(Segment::SysV),
+        #[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
+        KeyType::PosixRealtime => posix::attach(key, writable, deadline).map(Segment::Posix),
+        #[allow(unreachable_patterns)]
+        _ => Err(unsupported(Operation::Attach, key)),
+    }
+}
+
+/// Attaches to the segment, or creates it if there is none, under one hold
+/// of the lock (so no other process can create or remove it in between).
+pub(crate) fn open_or_create(key: &NativeKey, params: &CreateParams, deadline: Deadline) -> Result<(Segment, Opened)> {
+    check_key(Operation::Create, key)?;
+    match key.key_type() {
+        #[cfg(unix)]
+        KeyType::SystemV { ftok_id } => {
+            sysv::open_or_create(key, ftok_id, params, deadline).map(|(s, o)| (Segment::SysV(s), o))
+        }
+        #[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
+        KeyType::PosixRealtime => posix::open_or_create(key, params, deadline).map(|(s, o)| (Segment::Posix(s), o)),
+        #[allow(unreachable_patterns)]
+        _ => Err(unsupported(Operation::Create, key)),
+    }
+}
+
+/// Detaches; the last detacher removes the segment and its lock. On an
+/// error the segment is given back, still attached.
+pub(crate) fn detach(segment: Segment, deadline: Deadline) -> std::result::Result<Detached, (Segment, Error)> {
+    match segment {
+        #[cfg(unix)]
+        Segment::SysV(s) => sysv::detach(s, deadline).map_err(|(s, e)| (Segment::SysV(s), e)),
+        #[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
+        Segment::Posix(s) => posix::detach(s, deadline).map_err(|(s, e)| (Segment::Posix(s), e)),
+    }
+}
+
+/// Removes the segment, its lock and the key files qipc may remove, whoever
+/// is attached; returns whether anything existed.
+pub(crate) fn remove(key: &NativeKey, deadline: Deadline) -> Result<bool> {
+    check_key(Operation::Remove, key)?;
+    match key.key_type() {
+        #[cfg(unix)]
+        KeyType::SystemV { ftok_id } => sysv::remove(key, ftok_id, deadline),
+        #[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
+        KeyType::PosixRealtime => posix::remove(key, deadline),
+        #[allow(unreachable_patterns)]
+        _ => Err(unsupported(Operation::Remove, key)),
+    }
+}

@@ -1,0 +1,161 @@
+//! The lock semaphore of a POSIX segment: `/dev/shm/sem.<name>`, taken by
+//! name and validated (see the lifetime model in [`crate::backend`]).
+
+use crate::{
+    backend::{lock_timeout, LockInfo},
+    error::{Error, ErrorKind, Operation, Result},
+    sys::{
+        errno::{self, EDEADLK, EINVAL, ENOENT, ENOTRECOVERABLE, EPERM},
+        semfile::{Locked, SemFile},
+        Deadline,
+    },
+};
+
+/// How many times a lock taken by name may turn out stale in a row before
+/// giving up (someone keeps replacing the semaphore).
+const MAX_STALE: usize = 10_000;
+
+/// Permissions for a lock semaphore qipc creates.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LockPerm {
+    pub(crate) mode: u32,
+    pub(crate) group: Option<u32>,
+}
+
+/// A lock semaphore this process has open (and, while a protocol operation
+/// runs, holds).
+#[derive(Debug)]
+pub(crate) struct Lock {
+    sem: SemFile,
+    path: String,
+}
+
+impl Lock {
+    /// Opens the semaphore at `path` (creating it with value 1 and a gate if
+    /// missing and `perm` is given) and takes it; once taken, checks that
+    /// `path` still names it, else gives it back and starts again. `Ok(None)`
+    /// if the deadline passed.
+    pub(crate) fn acquire(
+        op: Operation,
+        path: &str,
+        perm: Option<LockPerm>,
+        deadline: Deadline,
+    ) -> Result<Option<(Lock, LockInfo)>> {
+        let mut holder_died = false;
+        for _ in 0..MAX_STALE {
+            let sem = match SemFile::open(path) {
+                Ok(sem) => sem,
+                Err(e) if errno::is(&e, ENOENT) => match perm {
+                    None => return Err(Error::os(op, "open", e).detail(format!("no lock semaphore {path}"))),
+                    Some(p) => match SemFile::create(path, 1, p.mode, p.group, true) {
+                        Ok(Some(sem)) => sem,
+                        // Someone created it first: open theirs.
+                        Ok(None) => continue,
+                        Err(e) => return Err(sem_error(op, "create", path, e)),
+                    },
+                },
+                Err(e) => return Err(sem_error(op, "open", path, e)),
+            };
+            match sem.lock(deadline).map_err(|e| sem_error(op, "lock", path, e))? {
+                Locked::TimedOut => return Ok(None),
+                Locked::Yes { holder_died: died } => {
+                    holder_died |= died;
+                    let current = sem.is_named(path).map_err(|e| sem_error(op, "stat", path, e))?;
+                    let lock = Lock { sem, path: path.to_string() };
+                    if current {
+                        return Ok(Some((lock, LockInfo { holder_died })));
+                    }
+                    // Removed or replaced while we waited: give it back, so
+                    // that everybody else waiting on it wakes up and moves on
+                    // as well, and take the current one by name.
+                    lock.release()?;
+                }
+            }
+        }
+        Err(Error::new(ErrorKind::LockError, op, format!("the lock semaphore {path} keeps being replaced")))
+    }
+
+    /// Takes the lock again (the data lock of an attached segment), without
+    /// looking at the name.
+    #[inline]
+    pub(crate) fn lock(&self, deadline: Deadline) -> Result<Option<LockInfo>> {
+        match self.sem.lock(deadline) {
+            Ok(Locked::Yes { holder_died }) => Ok(Some(LockInfo { holder_died })),
+            Ok(Locked::TimedOut) => Ok(None),
+            Err(e) => Err(sem_error(Operation::Lock, "lock", &self.path, e)),
+        }
+    }
+
+    /// Releases the lock; the semaphore stays open.
+    #[inline]
+    pub(crate) fn unlock(&self) -> Result<()> {
+        self.sem.unlock().map_err(|e| sem_error(Operation::Unlock, "unlock", &self.path, e))
+    }
+
+    /// True if the path still names this semaphore.
+    pub(crate) fn is_current(&self) -> bool {
+        self.sem.is_named(&self.path).unwrap_or(false)
+    }
+
+    /// Releases the lock and closes the semaphore.
+    pub(crate) fn release(self) -> Result<()> {
+        self.unlock()
+    }
+
+    /// Called holding the lock when no segment is left: removes the
+    /// semaphore's name unless another process has it open (it will find no
+    /// segment and retire it in turn), then releases the lock, waking anyone
+    /// who opened it in the meantime. Returns whether the name was removed.
+    pub(crate) fn retire(self) -> Result<bool> {
+        let removed = match self.sem.others_have_open() {
+            Ok(false) => self.sem.unlink_if_named(&self.path).unwrap_or(false),
+            // Others have it open, or we cannot tell (not ours): keep it.
+            _ => false,
+        };
+        self.unlock()?;
+        Ok(removed)
+    }
+
+    /// Removes the semaphore's name whoever has it open (a forced removal),
+    /// then releases the lock.
+    pub(crate) fn retire_forced(self) -> Result<bool> {
+        let removed = self.sem.unlink_if_named(&self.path).unwrap_or(false);
+        self.unlock()?;
+        Ok(removed)
+    }
+
+    /// The semaphore file.
+    pub(crate) fn sem(&self) -> &SemFile {
+        &self.sem
+    }
+
+    /// The semaphore's path.
+    pub(crate) fn path(&self) -> &str {
+        &self.path
+    }
+}
+
+/// An error from a semaphore operation, in users' words.
+pub(crate) fn sem_error(op: Operation, call: &'static str, path: &str, e: std::io::Error) -> Error {
+    let err = Error::os(op, call, e);
+    let detail = match err.kind() {
+        ErrorKind::PermissionDenied => format!("permission denied for the lock semaphore {path}"),
+        ErrorKind::OutOfResources => format!("out of resources creating the lock semaphore {path}"),
+        _ => match err.raw_os_error() {
+            Some(EINVAL) => format!("{path} is not a semaphore"),
+            Some(EPERM) => format!("the lock of {path} was taken by another thread"),
+            Some(EDEADLK) => "this thread already holds the lock".to_string(),
+            Some(ENOTRECOVERABLE) => {
+                format!("the lock semaphore {path} is unusable after its holder died; remove the segment")
+            }
+            _ => format!("{call} of the lock semaphore {path} failed"),
+        },
+    };
+    let kind = if err.kind() == ErrorKind::Unknown { ErrorKind::LockError } else { err.kind() };
+    err.detail(detail).with_kind(kind)
+}
+
+/// The error for a lock that could not be taken in time.
+pub(crate) fn timed_out(op: Operation) -> Error {
+    lock_timeout(op)
+}
