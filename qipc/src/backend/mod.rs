@@ -276,3 +276,39 @@ pub(crate) fn remove(key: &NativeKey, deadline: Deadline) -> Result<bool> {
         _ => Err(unsupported(Operation::Remove, key)),
     }
 }
+
+/// The identity a listing saw for a segment, so that a later clean-up
+/// removes that object and no other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SegmentId {
+    /// A System V shmid.
+    SysV(i32),
+    /// A POSIX object's device and inode.
+    Posix { dev: u64, ino: u64 },
+}
+
+/// What [`collect`] did for a key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Collected {
+    pub(crate) segment_removed: bool,
+    pub(crate) lock_removed: bool,
+    pub(crate) files_removed: Vec<String>,
+    /// Why the segment (or, with no segment expected, the lock) was kept.
+    pub(crate) kept: Option<String>,
+}
+
+/// Removes what a crash left for `key`, under its lock: the segment the
+/// listing saw (`expect`), if it is still that object and nobody uses it;
+/// then the lock semaphore and key files, if no segment remains and nobody
+/// uses them. Nothing in use is touched.
+pub(crate) fn collect(key: &NativeKey, expect: Option<SegmentId>, deadline: Deadline) -> Result<Collected> {
+    check_key(Operation::Remove, key)?;
+    match key.key_type() {
+        #[cfg(unix)]
+        KeyType::SystemV { ftok_id } => sysv::collect(key, ftok_id, expect, deadline),
+        #[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
+        KeyType::PosixRealtime => posix::collect(key, expect, deadline),
+        #[allow(unreachable_patterns)]
+        _ => Err(unsupported(Operation::Remove, key)),
+    }
+}

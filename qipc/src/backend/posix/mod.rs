@@ -382,3 +382,73 @@ pub(crate) fn remove(key: &NativeKey, deadline: Deadline) -> Result<bool> {
     }
     Ok(removed)
 }
+
+/// See [`crate::backend::collect`].
+pub(crate) fn collect(
+    key: &NativeKey,
+    expect: Option<super::SegmentId>,
+    deadline: Deadline,
+) -> Result<super::Collected> {
+    const OP: Operation = Operation::Remove;
+    let names = names(OP, key)?;
+    let mut done = super::Collected::default();
+    let lock = match Lock::acquire(OP, &names.lock_path, None, deadline) {
+        Ok(Some((lock, _))) => Some(lock),
+        Ok(None) => {
+            // Held. If nobody else has the semaphore open, its holder is
+            // dead (a semaphore without a gate keeps a dead holder's token)
+            // and nobody can be excluded: go on without it.
+            let unused = semfile::SemFile::open(&names.lock_path).is_ok_and(|s| !s.others_have_open().unwrap_or(true));
+            if !unused {
+                done.kept = Some("its lock is held by a running process".into());
+                return Ok(done);
+            }
+            None
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => None,
+        Err(e) => return Err(e),
+    };
+    if let Some(super::SegmentId::Posix { dev, ino }) = expect {
+        let expected = FileId { dev, ino };
+        match os::shm_open(&names.name, false, Create::No, 0) {
+            Ok(probe) => {
+                let same = unix::fstat(probe.as_fd()).is_ok_and(|st| st.id == expected);
+                let unused = !unix::others_have_open(probe.as_fd()).unwrap_or(true);
+                drop(probe);
+                if !same {
+                    done.kept = Some("it was replaced since it was listed".into());
+                } else if !unused {
+                    done.kept = Some("a process has it open".into());
+                } else {
+                    done.segment_removed = unlink_if_same(&names, expected);
+                }
+            }
+            Err(_) => {}
+        }
+    }
+    if object_exists(&names) {
+        if let Some(lock) = lock {
+            lock.release()?;
+        }
+        if done.kept.is_none() && expect.is_none() {
+            done.kept = Some("its segment exists".into());
+        }
+        return Ok(done);
+    }
+    match lock {
+        Some(lock) => {
+            done.lock_removed = lock.retire()?;
+            if !done.lock_removed && expect.is_none() {
+                done.kept = Some("a process has the lock semaphore open".into());
+            }
+        }
+        None => {
+            if let Ok(sem) = semfile::SemFile::open(&names.lock_path) {
+                if !sem.others_have_open().unwrap_or(true) {
+                    done.lock_removed = sem.unlink_if_named(&names.lock_path).unwrap_or(false);
+                }
+            }
+        }
+    }
+    Ok(done)
+}

@@ -405,3 +405,105 @@ pub(crate) fn remove(key: &NativeKey, ftok_id: u8, deadline: Deadline) -> Result
     }
     Ok(removed)
 }
+
+/// See [`crate::backend::collect`].
+pub(crate) fn collect(
+    key: &NativeKey,
+    ftok_id: u8,
+    expect: Option<super::SegmentId>,
+    deadline: Deadline,
+) -> Result<super::Collected> {
+    const OP: Operation = Operation::Remove;
+    let paths = Paths::of(key);
+    let mut done = super::Collected::default();
+    let lock = match Lock::acquire(OP, &paths.lock, ftok_id, default_lock_perm(&paths), false, deadline) {
+        Ok(Some(lock)) => Some(lock),
+        Ok(None) => {
+            done.kept = Some("its lock is held by a running process".into());
+            return Ok(done);
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => None,
+        Err(e) => return Err(e),
+    };
+    // The segment the listing saw, if it is still the one the key gives
+    // and nobody is attached (nobody can be attaching: that takes the lock).
+    if let Some(super::SegmentId::SysV(expected)) = expect {
+        if let Ok(st) = unix::stat(&paths.segment) {
+            let key = Key::of_file(&st, ftok_id);
+            match os::shm_open(key, 0) {
+                Ok(id) if id.0 == expected => match os::shm_stat(id) {
+                    Ok(s) if s.nattch == 0 => {
+                        done.segment_removed = os::shm_remove(id).is_ok();
+                        if done.segment_removed && !paths.shared() && keyfile::remove_if_same(&paths.segment, st.id) {
+                            done.files_removed.push(paths.segment.clone());
+                        }
+                    }
+                    Ok(s) => done.kept = Some(format!("{} process(es) attached", s.nattch)),
+                    Err(_) => {}
+                },
+                Ok(_) => done.kept = Some("it was replaced since it was listed".into()),
+                Err(_) => {}
+            }
+        }
+    }
+    if segment_exists(&paths, ftok_id) {
+        if let Some(lock) = lock {
+            lock.release()?;
+        }
+        if done.kept.is_none() && expect.is_none() {
+            done.kept = Some("its segment exists".into());
+        }
+        return Ok(done);
+    }
+    // No segment: its leftovers go (a stale segment key file, the lock).
+    if !paths.shared() {
+        if let Ok(st) = unix::lstat(&paths.segment) {
+            if keyfile::remove_if_same(&paths.segment, st.id) {
+                done.files_removed.push(paths.segment.clone());
+            }
+        }
+    }
+    match lock {
+        Some(lock) => {
+            let file = unix::lstat(&paths.lock).ok();
+            done.lock_removed = lock.retire()?;
+            if done.lock_removed && file.is_some() && unix::lstat(&paths.lock).is_err() {
+                done.files_removed.push(paths.lock.clone());
+            }
+            if !done.lock_removed && expect.is_none() {
+                done.kept = Some("a process waits for the lock".into());
+            }
+        }
+        None => {
+            // A key file with no semaphore behind it.
+            if let Ok(st) = unix::lstat(&paths.lock) {
+                if keyfile::remove_if_same(&paths.lock, st.id) {
+                    done.files_removed.push(paths.lock.clone());
+                }
+            }
+        }
+    }
+    Ok(done)
+}
+
+/// Removes a System V segment that no key file names any more, if nobody
+/// is attached. Returns whether it did.
+pub(crate) fn collect_nameless_segment(shmid: i32) -> bool {
+    let id = ShmId(shmid);
+    os::shm_stat(id).is_ok_and(|s| s.nattch == 0) && os::shm_remove(id).is_ok()
+}
+
+/// Removes a System V semaphore that no key file names any more, if it can
+/// be taken now (nobody holds it) and nobody waits for it. Returns whether
+/// it did.
+pub(crate) fn collect_nameless_semaphore(semid: i32) -> bool {
+    let id = crate::sys::sysv::SemId(semid);
+    if !os::semop(id, -1, true, Deadline::Now).unwrap_or(false) {
+        return false;
+    }
+    if os::sem_getncnt(id).unwrap_or(1) > 0 {
+        let _ = os::semop(id, 1, true, Deadline::Never);
+        return false;
+    }
+    os::sem_remove(id).is_ok()
+}
