@@ -156,10 +156,8 @@ pub(crate) fn platform_safe_name(key: &str, purpose: Purpose) -> WinName {
     if key.is_empty() {
         return WinName::default();
     }
-    let (namespace, rest) = ["Local\\", "Global\\"]
-        .iter()
-        .find_map(|ns| key.strip_prefix(ns).map(|rest| (*ns, rest)))
-        .unwrap_or(("", key));
+    let (namespace, rest) =
+        ["Local\\", "Global\\"].iter().find_map(|ns| key.strip_prefix(ns).map(|rest| (*ns, rest))).unwrap_or(("", key));
     let mut name = WinName::new(namespace);
     name.push_str(purpose.platform_safe_infix());
     name.push_str(rest);

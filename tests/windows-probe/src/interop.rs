@@ -20,9 +20,7 @@ use crate::sys::windows::{
     create_mapping, create_semaphore, open_mapping, open_semaphore, Access, FileMapping, Semaphore, View,
     QT_SEMAPHORE_MAX,
 };
-use crate::sys::windows_names::{
-    codes, legacy_name, native_lock_name, platform_safe_name, Purpose, WinName, MAX_PATH,
-};
+use crate::sys::windows_names::{codes, legacy_name, native_lock_name, platform_safe_name, Purpose, WinName, MAX_PATH};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Qt {
@@ -48,7 +46,9 @@ fn uniq() -> String {
 
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run scripts/setup-wine.sh, then the tests through scripts/wine-run (the cargo runner)")
+        panic!(
+            "{name} is not set: run scripts/setup-wine.sh, then the tests through scripts/wine-run (the cargo runner)"
+        )
     })
 }
 
@@ -295,7 +295,11 @@ fn names_match(qt: Qt) {
             let ps_shm = platform_safe_name(k, Purpose::SharedMemory);
             let ps_sem = platform_safe_name(k, Purpose::Semaphore);
             assert_eq!(units(&row["shm_platform_safe"]), as_printed(&ps_shm), "QSharedMemory::platformSafeKey({k:?})");
-            assert_eq!(units(&row["sem_platform_safe"]), as_printed(&ps_sem), "QSystemSemaphore::platformSafeKey({k:?})");
+            assert_eq!(
+                units(&row["sem_platform_safe"]),
+                as_printed(&ps_sem),
+                "QSystemSemaphore::platformSafeKey({k:?})"
+            );
             eprintln!(
                 "NAMES6 key={:?} sem={} platformSafe={} / {} lock(native)={} toString={} legacyToString={}",
                 short(k),
@@ -339,11 +343,8 @@ fn objects_have_the_derived_names(qt: Qt) {
         format!("Grüße-{u}"),
         format!("{}-{u}", "n".repeat(300)),
     ];
-    let items: Vec<String> = legacy
-        .iter()
-        .map(|k| format!("legacy:{k}"))
-        .chain(native.iter().map(|n| format!("native:{n}")))
-        .collect();
+    let items: Vec<String> =
+        legacy.iter().map(|k| format!("legacy:{k}")).chain(native.iter().map(|n| format!("native:{n}"))).collect();
     let args: Vec<&str> = std::iter::once("hold").chain(items.iter().map(String::as_str)).collect();
     let mut peer = spawn(qt, &args);
     let (rows, _) = peer.ready();
@@ -386,7 +387,8 @@ fn objects_have_the_derived_names(qt: Qt) {
     }
     // Without a namespace prefix a name is in the session's namespace: the same as Local\.
     open_mapping(&WinName::new(&format!("qipc-probe-local-{u}")), Access::ReadWrite).expect("Local\\ = no prefix");
-    open_mapping(&WinName::new(&format!("Local\\qipc-probe-native-{u}")), Access::ReadWrite).expect("no prefix = Local\\");
+    open_mapping(&WinName::new(&format!("Local\\qipc-probe-native-{u}")), Access::ReadWrite)
+        .expect("no prefix = Local\\");
     peer.go();
     peer.finish();
     // Qt's handles are closed with its process: the objects are gone.
