@@ -100,6 +100,9 @@ mod backend;
 #[cfg_attr(docsrs, doc(cfg(feature = "datastream")))]
 pub use qipc_datastream as datastream;
 mod error;
+#[cfg(target_os = "linux")]
+#[cfg_attr(docsrs, doc(cfg(target_os = "linux")))]
+pub mod inspect;
 pub mod key;
 mod semaphore;
 mod sha1;

@@ -297,18 +297,43 @@ pub(crate) struct Collected {
     pub(crate) kept: Option<String>,
 }
 
-/// Removes what a crash left for `key`, under its lock: the segment the
+/// The objects a clean-up works on: the segment's name and its lock's
+/// name, as Qt derives them (the inspector knows them from the files it
+/// found even when it cannot recover the legacy key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Target {
+    pub(crate) key_type: KeyType,
+    pub(crate) segment: String,
+    pub(crate) lock: String,
+    /// A native key: key files are removed only if qipc marked them.
+    pub(crate) native: bool,
+}
+
+impl Target {
+    pub(crate) fn of(key: &NativeKey) -> Target {
+        Target {
+            key_type: key.key_type(),
+            segment: key.native_key().to_string(),
+            lock: key.lock_key().native_key().to_string(),
+            native: key.legacy_key().is_none(),
+        }
+    }
+}
+
+/// Removes what a crash left for `target`, under its lock: the segment the
 /// listing saw (`expect`), if it is still that object and nobody uses it;
 /// then the lock semaphore and key files, if no segment remains and nobody
 /// uses them. Nothing in use is touched.
-pub(crate) fn collect(key: &NativeKey, expect: Option<SegmentId>, deadline: Deadline) -> Result<Collected> {
-    check_key(Operation::Remove, key)?;
-    match key.key_type() {
+pub(crate) fn collect(target: &Target, expect: Option<SegmentId>, deadline: Deadline) -> Result<Collected> {
+    if target.segment.is_empty() {
+        return Err(Error::new(ErrorKind::KeyError, Operation::Remove, "the key is empty"));
+    }
+    match target.key_type {
         #[cfg(unix)]
-        KeyType::SystemV { ftok_id } => sysv::collect(key, ftok_id, expect, deadline),
+        KeyType::SystemV { ftok_id } => sysv::collect(target, ftok_id, expect, deadline),
         #[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
-        KeyType::PosixRealtime => posix::collect(key, expect, deadline),
+        KeyType::PosixRealtime => posix::collect(target, expect, deadline),
         #[allow(unreachable_patterns)]
-        _ => Err(unsupported(Operation::Remove, key)),
+        _ => Err(Error::new(ErrorKind::KeyError, Operation::Remove, "unsupported key type on this platform")),
     }
 }

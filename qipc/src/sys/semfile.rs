@@ -243,11 +243,13 @@ impl SemFile {
     }
 
     /// The file's identity.
+    #[cfg(test)]
     pub(crate) fn id(&self) -> FileId {
         self.id
     }
 
     /// True if the semaphore has qipc's robust gate.
+    #[cfg(test)]
     pub(crate) fn is_gated(&self) -> bool {
         self.gated
     }
@@ -280,11 +282,6 @@ impl SemFile {
         unix::others_have_open(self.fd.as_fd())
     }
 
-    /// The descriptor, for `fstat`.
-    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
-    }
-
     fn word(&self) -> &AtomicU64 {
         // SAFETY: the first 8 bytes of the mapping are the sem_t's 64-bit
         // word, page-aligned, live as long as `self`; every process accesses
@@ -309,11 +306,13 @@ impl SemFile {
     }
 
     /// The number of processes waiting for a token.
+    #[cfg(test)]
     pub(crate) fn waiting(&self) -> u64 {
         waiters(self.word().load(Ordering::Relaxed))
     }
 
     /// True if a qipc holder has the token (gated files only).
+    #[cfg(test)]
     pub(crate) fn held_by_qipc(&self) -> bool {
         self.word().load(Ordering::Relaxed) & HELD != 0
     }
@@ -389,6 +388,9 @@ impl SemFile {
                 Ok(Some(holder_died))
             }
             libc::EBUSY | libc::ETIMEDOUT => Ok(None),
+            // This thread holds the gate through another handle: busy for a
+            // bounded wait; for an unbounded one, waiting would never end.
+            libc::EDEADLK if deadline != Deadline::Never => Ok(None),
             e => Err(io::Error::from_raw_os_error(e)),
         }
     }
@@ -662,4 +664,34 @@ mod tests {
         assert_eq!(sem.waiting(), 0);
         sem.unlink_if_named(&p).unwrap();
     }
+}
+
+/// What the bytes of a semaphore file say, for the inspector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SemState {
+    pub(crate) value: i32,
+    pub(crate) waiters: u64,
+    /// A qipc holder has the token (gated files).
+    pub(crate) held_by_qipc: bool,
+    /// The file has qipc's robust gate.
+    pub(crate) gated: bool,
+}
+
+/// Decodes the first bytes of a semaphore file (at least the 32 of a
+/// `sem_t`; 128 to see the gate); `None` if it is too short.
+pub(crate) fn decode(bytes: &[u8]) -> Option<SemState> {
+    let word = u64::from_ne_bytes(bytes.get(..8)?.try_into().ok()?);
+    if bytes.len() < SEM_SIZE {
+        return None;
+    }
+    let gated = bytes.len() >= GATED_SIZE
+        && bytes[HEADER_OFFSET..HEADER_OFFSET + 8] == MAGIC
+        && u32::from_ne_bytes(bytes[HEADER_OFFSET + 8..HEADER_OFFSET + 12].try_into().ok()?) as usize
+            == std::mem::size_of::<libc::pthread_mutex_t>();
+    Some(SemState {
+        value: (word & VALUE_MASK) as i32,
+        waiters: waiters(word),
+        held_by_qipc: gated && word & HELD != 0,
+        gated,
+    })
 }

@@ -344,13 +344,6 @@ pub(crate) fn umask() -> u32 {
         .unwrap_or(0o022)
 }
 
-/// The system page size.
-pub(crate) fn page_size() -> usize {
-    // SAFETY: sysconf has no preconditions.
-    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    usize::try_from(n).ok().filter(|n| *n > 0).unwrap_or(4096)
-}
-
 /// Free bytes for an unprivileged user on the file system of `path`.
 pub(crate) fn free_bytes(path: &str) -> Option<u64> {
     let c = cstring(path).ok()?;
@@ -422,7 +415,6 @@ mod tests {
     fn processes_and_users() {
         assert!(pid_alive(std::process::id() as i32));
         assert!(!pid_alive(0));
-        assert!(page_size() >= 4096);
         assert!(user_name_of(0).is_some());
     }
 }

@@ -124,11 +124,6 @@ impl Lock {
         Ok(removed)
     }
 
-    /// The semaphore file.
-    pub(crate) fn sem(&self) -> &SemFile {
-        &self.sem
-    }
-
     /// The semaphore's path.
     pub(crate) fn path(&self) -> &str {
         &self.path
@@ -144,7 +139,9 @@ pub(crate) fn sem_error(op: Operation, call: &'static str, path: &str, e: std::i
         _ => match err.raw_os_error() {
             Some(EINVAL) => format!("{path} is not a semaphore"),
             Some(EPERM) => format!("the lock of {path} was taken by another thread"),
-            Some(EDEADLK) => "this thread already holds the lock".to_string(),
+            Some(EDEADLK) => {
+                "this thread already holds this lock through another handle (waiting would never end)".to_string()
+            }
             Some(ENOTRECOVERABLE) => {
                 format!("the lock semaphore {path} is unusable after its holder died; remove the segment")
             }

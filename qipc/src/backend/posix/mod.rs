@@ -385,12 +385,18 @@ pub(crate) fn remove(key: &NativeKey, deadline: Deadline) -> Result<bool> {
 
 /// See [`crate::backend::collect`].
 pub(crate) fn collect(
-    key: &NativeKey,
+    target: &super::Target,
     expect: Option<super::SegmentId>,
     deadline: Deadline,
 ) -> Result<super::Collected> {
     const OP: Operation = Operation::Remove;
-    let names = names(OP, key)?;
+    check_name(OP, &target.segment, false)?;
+    check_name(OP, &target.lock, true)?;
+    let names = Names {
+        name: target.segment.clone(),
+        path: format!("{SHM_DIR}/{}", target.segment.trim_start_matches('/')),
+        lock_path: semfile::path_of(&target.lock),
+    };
     let mut done = super::Collected::default();
     let lock = match Lock::acquire(OP, &names.lock_path, None, deadline) {
         Ok(Some((lock, _))) => Some(lock),

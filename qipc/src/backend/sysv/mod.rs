@@ -15,7 +15,6 @@ mod keyfile;
 mod lock;
 pub(crate) mod semaphore;
 
-pub(crate) use keyfile::is_qt_name;
 use lock::{timed_out, Lock, LockPerm};
 
 use super::{huge, CreateParams, Created, Detached, HugeOutcome, LockInfo, Opened};
@@ -408,13 +407,13 @@ pub(crate) fn remove(key: &NativeKey, ftok_id: u8, deadline: Deadline) -> Result
 
 /// See [`crate::backend::collect`].
 pub(crate) fn collect(
-    key: &NativeKey,
+    target: &super::Target,
     ftok_id: u8,
     expect: Option<super::SegmentId>,
     deadline: Deadline,
 ) -> Result<super::Collected> {
     const OP: Operation = Operation::Remove;
-    let paths = Paths::of(key);
+    let paths = Paths { segment: target.segment.clone(), lock: target.lock.clone(), native: target.native };
     let mut done = super::Collected::default();
     let lock = match Lock::acquire(OP, &paths.lock, ftok_id, default_lock_perm(&paths), false, deadline) {
         Ok(Some(lock)) => Some(lock),
