@@ -5,6 +5,7 @@
 
 /// Whether a created segment uses huge pages.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(windows, allow(dead_code))] // Windows segments never use huge pages
 pub(crate) enum HugeOutcome {
     #[default]
     NotRequested,

@@ -8,7 +8,9 @@
 //! promise the compiler that they do not change. Bytes move in and out by
 //! copies through raw pointers; slices exist only behind `unsafe fn`.
 
-use std::{io, ptr::NonNull};
+#[cfg(unix)]
+use std::io;
+use std::ptr::NonNull;
 
 /// How the mapping was made, so that `Drop` undoes it the same way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,13 +197,13 @@ impl Mapping {
     }
 
     /// Pre-faulting is a Linux feature.
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(all(unix, not(target_os = "linux")))]
     pub(crate) fn populate_write(&self) -> io::Result<()> {
         Err(io::Error::from(io::ErrorKind::Unsupported))
     }
 
     /// Transparent huge pages are a Linux feature.
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(all(unix, not(target_os = "linux")))]
     pub(crate) fn advise_huge_pages(&self) -> io::Result<()> {
         Err(io::Error::from(io::ErrorKind::Unsupported))
     }

@@ -16,7 +16,11 @@
 //! - [`semfile`]: named POSIX semaphores in glibc's `/dev/shm/sem.*` layout,
 //!   mapped by qipc itself, with the robust gate that qipc's locks add;
 //! - [`fork`]: tells a forked child from its parent;
-//! - [`proc`]: read-only scans of `/proc` for the inspector.
+//! - [`proc`]: read-only scans of `/proc` for the inspector;
+//! - [`windows`]: the Win32 calls behind Qt's Windows objects (file
+//!   mappings, views, semaphores), Windows only;
+//! - [`windows_names`]: Qt's Windows object names and error tables, pure
+//!   and compiled everywhere so that their tests run on Linux too.
 
 #[cfg(unix)]
 pub(crate) mod errno;
@@ -32,6 +36,11 @@ pub(crate) mod semfile;
 pub(crate) mod sysv;
 #[cfg(unix)]
 pub(crate) mod unix;
+#[cfg(windows)]
+pub(crate) mod windows;
+// Pure functions; on Unix only their tests use them.
+#[cfg_attr(not(windows), allow(dead_code))]
+pub(crate) mod windows_names;
 
 pub(crate) use mapping::Mapping;
 
@@ -70,11 +79,13 @@ impl Deadline {
     }
 
     /// True once no time is left.
+    #[cfg_attr(windows, allow(dead_code))]
     pub(crate) fn passed(self) -> bool {
         self.remaining() == Some(Duration::ZERO)
     }
 
     /// The earlier of this deadline and `limit` from now.
+    #[cfg_attr(windows, allow(dead_code))]
     pub(crate) fn capped(self, limit: Duration) -> Deadline {
         let cap = Deadline::after(limit);
         match (self, cap) {
@@ -111,6 +122,7 @@ mod tests {
         assert_eq!(Deadline::Now.capped(Duration::from_secs(1)), Deadline::Now);
     }
 
+    #[cfg(unix)]
     #[test]
     fn timespec_saturates() {
         let ts = timespec(Duration::MAX);
