@@ -721,6 +721,7 @@ pub fn temp_path() -> String {
 mod tests {
     use super::*;
 
+    #[cfg(unix)]
     fn with_tmpdir<R>(value: Option<&str>, f: impl FnOnce() -> R) -> R {
         static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
