@@ -664,3 +664,144 @@ fn empty_key_is_a_key_error_as_in_qt() {
     }
     eprintln!("INTEROP empty key: KeyError in qipc and in Qt 5/6");
 }
+
+// ---- the seeds' programs on Windows -------------------------------------------------------------
+
+/// The example binaries, built for this target before the tests run
+/// (scripts/test-windows.sh builds them; Wine cannot run the Linux cargo).
+fn example(name: &str) -> Command {
+    // This binary is <target>/<triple>/<profile>/deps/windows_interop-<hash>.exe.
+    let exe = std::env::current_exe().expect("current_exe");
+    let path = exe.parent().and_then(|d| d.parent()).expect("<profile>").join("examples").join(format!("{name}.exe"));
+    assert!(
+        path.exists(),
+        "{} is missing: build the examples first (cargo build --target x86_64-pc-windows-gnu -p qipc --examples --features qimage)",
+        path.display()
+    );
+    let mut cmd = Command::new(path);
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd
+}
+
+/// Runs an example to its end; (success, stdout, stderr).
+fn run_example(name: &str, args: &[&str]) -> (bool, String, String) {
+    let out = example(name).args(args).stdin(Stdio::null()).output().expect("run the example");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+/// A long-running example, killed (TerminateProcess) when dropped.
+struct Running {
+    child: Child,
+    // Kept open, so that the program's writes never fail on a closed pipe.
+    _out: BufReader<ChildStdout>,
+}
+
+impl Running {
+    #[allow(clippy::zombie_processes)] // the child is waited for in Drop
+    fn start(name: &str, args: &[&str], until: &str) -> Running {
+        let mut child = example(name).args(args).spawn().expect("start the example");
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut seen = String::new();
+        loop {
+            let mut line = String::new();
+            if out.read_line(&mut line).unwrap() == 0 {
+                let mut err = String::new();
+                let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{name} ended before printing {until:?}:\n{seen}\n{err}");
+            }
+            seen.push_str(&line);
+            if line.contains(until) {
+                return Running { child, _out: out };
+            }
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_writer_and_reader_programs_with_qt() {
+    let key = format!("SharedMemoryExample-{}", uniq());
+    let writer = Running::start("writer", &[&key], "waiting for Ctrl-C or Ctrl-Break");
+    for qt in [Qt::Six, Qt::Five] {
+        let rows = run(qt, &["read", "--key", &key]);
+        assert_eq!(rows[0]["text"], "Hello from writer!", "Qt {} reads the writer program: {rows:?}", qt.arg());
+    }
+    let (ok, out, _) = run_example("writer", &[&key]);
+    assert!(!ok && out.is_empty(), "a second writer is refused");
+    drop(writer); // TerminateProcess: the kernel closes its handles
+    let rows = run(Qt::Six, &["attach", "--key", &key]);
+    assert_eq!(rows[0]["error"], 5, "the killed writer's segment went with it");
+    let (ok, out, _) = run_example("writer", &["--remove", &key]);
+    assert!(ok && out.contains("nothing to remove"), "{out}");
+
+    for qt in [Qt::Six, Qt::Five] {
+        let key = format!("SharedMemoryExample-{}", uniq());
+        let mut peer = spawn(qt, &["write", "--key", &key]);
+        peer.ready();
+        let (ok, out, err) = run_example("reader", &[&key]);
+        assert!(ok, "{out}{err}");
+        assert!(out.contains("Data read from shared memory: \"Hello from writer!\""), "{out}");
+        peer.go();
+        peer.finish();
+    }
+    eprintln!("INTEROP programs: writer -> Qt 6/Qt 5 readers, Qt 6/Qt 5 writers -> reader (legacy keys): ok");
+}
+
+#[test]
+fn the_image_share_program_with_qt() {
+    let dir = std::env::temp_dir().join(format!("qipc-image-{}", uniq()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // A 9 x 4 RGBA PNG, loaded by the program into a legacy segment; Qt reads it.
+    let png_path = dir.join("in.png");
+    let rgba: Vec<u8> = (0..36u32).flat_map(|i| [(i * 7) as u8, (255 - i * 5) as u8, 40, 255]).collect();
+    let png = QImage::from_rgba8(9, 4, rgba).unwrap().to_png();
+    std::fs::write(&png_path, png).unwrap();
+    let key = format!("QSharedMemoryExample-{}", uniq());
+    let png_arg = png_path.to_str().unwrap();
+    let loaded = Running::start("image_share", &["load", png_arg, "--key", &key], "waiting for");
+    for qt in [Qt::Six, Qt::Five] {
+        let rows = run(qt, &["image-read", "--key", &key]);
+        assert_eq!((rows[0]["width"].as_u64(), rows[0]["height"].as_u64()), (Some(9), Some(4)), "{rows:?}");
+        assert_eq!(rows[0]["format"], "Format_ARGB32", "an RGBA PNG, as Qt's loader gives it");
+    }
+    drop(loaded);
+    // Qt's example (load side) on Qt 6's native key; the program displays it.
+    let native = format!("qipc-image-{}", uniq());
+    let mut peer = spawn(Qt::Six, &["image-write", "--native", &native, "20", "10"]);
+    peer.ready();
+    let out_path = dir.join("out.png");
+    let (ok, out, err) = run_example(
+        "image_share",
+        &["display", "--native", &format!("windows:{native}"), "--out", out_path.to_str().unwrap()],
+    );
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("20") && out.contains("10"), "{out}");
+    let back = QImage::from_png(&std::fs::read(&out_path).unwrap()).unwrap();
+    assert_eq!((back.width(), back.height()), (20, 10));
+    peer.go();
+    peer.finish();
+    let _ = std::fs::remove_dir_all(&dir);
+    eprintln!(
+        "INTEROP programs: image_share load -> Qt 6/Qt 5 (legacy), Qt 6 (windows: native) -> image_share display: ok"
+    );
+}
+
+#[test]
+fn the_single_instance_program() {
+    let key = format!("SingleInstanceExample-{}", uniq());
+    let first = Running::start("single_instance", &["--key", &key], "running");
+    let (ok, _, err) = run_example("single_instance", &["--key", &key]);
+    assert!(!ok && err.contains("already running"), "{err}");
+    drop(first); // killed: Windows frees its marker with it
+    let again = Running::start("single_instance", &["--key", &key], "running");
+    drop(again);
+    eprintln!("INTEROP programs: single_instance refuses a second instance and starts after a kill");
+}

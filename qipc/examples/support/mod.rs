@@ -17,6 +17,19 @@ pub fn say(args: std::fmt::Arguments<'_>) {
     let _ = writeln!(std::io::stdout(), "{args}");
 }
 
+/// The termination requests the programs wait for, as their messages name them.
+#[cfg(unix)]
+pub const STOP_SIGNALS: &str = "SIGINT/SIGTERM";
+/// The termination requests the programs wait for, in a sentence.
+#[cfg(unix)]
+pub const STOP_WORDS: &str = "Ctrl-C or SIGTERM";
+/// The termination requests the programs wait for, as their messages name them.
+#[cfg(windows)]
+pub const STOP_SIGNALS: &str = "Ctrl-C/Ctrl-Break";
+/// The termination requests the programs wait for, in a sentence.
+#[cfg(windows)]
+pub const STOP_WORDS: &str = "Ctrl-C or Ctrl-Break";
+
 /// The number of a termination request: a signal number on Unix, a console
 /// control event (`CTRL_C_EVENT`...) on Windows.
 #[cfg(unix)]
