@@ -32,6 +32,18 @@ pub(crate) fn hugetlb_refusal(code: Option<i32>) -> String {
     format!("System V huge pages (SHM_HUGETLB) refused: {cause}")
 }
 
+/// Huge System V pages are a Linux feature.
+#[cfg(all(unix, not(target_os = "linux")))]
+pub(crate) fn hugetlb_refusal(_code: Option<i32>) -> String {
+    "huge pages are a Linux feature".to_string()
+}
+
+/// Transparent huge pages are a Linux feature.
+#[cfg(all(unix, not(target_os = "linux")))]
+pub(crate) fn shmem_thp_refusal() -> Option<String> {
+    Some("transparent huge pages are a Linux feature".to_string())
+}
+
 /// Whether the kernel's shmem THP policy lets `MADV_HUGEPAGE` work for a
 /// System V segment; the reason if not.
 #[cfg(target_os = "linux")]

@@ -74,6 +74,8 @@
 
 #[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
 pub(crate) mod posix;
+#[cfg(target_vendor = "apple")]
+pub(crate) mod posix_darwin;
 #[cfg(unix)]
 pub(crate) mod sysv;
 #[cfg(windows)]
@@ -147,6 +149,8 @@ pub(crate) enum Segment {
     SysV(sysv::Segment),
     #[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
     Posix(posix::Segment),
+    #[cfg(target_vendor = "apple")]
+    PosixDarwin(posix_darwin::Segment),
     #[cfg(windows)]
     Windows(windows::Segment),
 }
@@ -160,6 +164,8 @@ impl Segment {
             Segment::SysV(s) => s.mapping(),
             #[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
             Segment::Posix(s) => s.mapping(),
+            #[cfg(target_vendor = "apple")]
+            Segment::PosixDarwin(s) => s.mapping(),
             #[cfg(windows)]
             Segment::Windows(s) => s.mapping(),
         }
@@ -173,6 +179,8 @@ impl Segment {
             Segment::SysV(s) => s.lock(deadline),
             #[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
             Segment::Posix(s) => s.lock(deadline),
+            #[cfg(target_vendor = "apple")]
+            Segment::PosixDarwin(s) => s.lock(deadline),
             #[cfg(windows)]
             Segment::Windows(s) => s.lock(deadline),
         }
@@ -186,6 +194,8 @@ impl Segment {
             Segment::SysV(s) => s.unlock(),
             #[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
             Segment::Posix(s) => s.unlock(),
+            #[cfg(target_vendor = "apple")]
+            Segment::PosixDarwin(s) => s.unlock(),
             #[cfg(windows)]
             Segment::Windows(s) => s.unlock(),
         }
@@ -242,6 +252,10 @@ pub(crate) fn create(key: &NativeKey, params: &CreateParams, deadline: Deadline)
         }
         #[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
         KeyType::PosixRealtime => posix::create(key, params, deadline).map(|(s, c)| (Segment::Posix(s), c)),
+        #[cfg(target_vendor = "apple")]
+        KeyType::PosixRealtime => {
+            posix_darwin::create(key, params, deadline).map(|(s, c)| (Segment::PosixDarwin(s), c))
+        }
         #[cfg(windows)]
         KeyType::Windows => windows::create(key, params, deadline).map(|(s, c)| (Segment::Windows(s), c)),
         #[allow(unreachable_patterns)]
@@ -257,6 +271,8 @@ pub(crate) fn attach(key: &NativeKey, writable: bool, deadline: Deadline) -> Res
         KeyType::SystemV { ftok_id } => sysv::attach(key, ftok_id, writable, deadline).map(Segment::SysV),
         #[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
         KeyType::PosixRealtime => posix::attach(key, writable, deadline).map(Segment::Posix),
+        #[cfg(target_vendor = "apple")]
+        KeyType::PosixRealtime => posix_darwin::attach(key, writable, deadline).map(Segment::PosixDarwin),
         #[cfg(windows)]
         KeyType::Windows => windows::attach(key, writable, deadline).map(Segment::Windows),
         #[allow(unreachable_patterns)]
@@ -275,6 +291,10 @@ pub(crate) fn open_or_create(key: &NativeKey, params: &CreateParams, deadline: D
         }
         #[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
         KeyType::PosixRealtime => posix::open_or_create(key, params, deadline).map(|(s, o)| (Segment::Posix(s), o)),
+        #[cfg(target_vendor = "apple")]
+        KeyType::PosixRealtime => {
+            posix_darwin::open_or_create(key, params, deadline).map(|(s, o)| (Segment::PosixDarwin(s), o))
+        }
         #[cfg(windows)]
         KeyType::Windows => windows::open_or_create(key, params, deadline).map(|(s, o)| (Segment::Windows(s), o)),
         #[allow(unreachable_patterns)]
@@ -291,6 +311,8 @@ pub(crate) fn detach(segment: Segment, deadline: Deadline) -> std::result::Resul
         Segment::SysV(s) => sysv::detach(s, deadline).map_err(|(s, e)| (Segment::SysV(s), e)),
         #[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
         Segment::Posix(s) => posix::detach(s, deadline).map_err(|(s, e)| (Segment::Posix(s), e)),
+        #[cfg(target_vendor = "apple")]
+        Segment::PosixDarwin(s) => posix_darwin::detach(s, deadline).map_err(|(s, e)| (Segment::PosixDarwin(s), e)),
         #[cfg(windows)]
         Segment::Windows(s) => windows::detach(s, deadline).map_err(|(s, e)| (Segment::Windows(s), e)),
     }
@@ -306,6 +328,8 @@ pub(crate) fn remove(key: &NativeKey, deadline: Deadline) -> Result<bool> {
         KeyType::SystemV { ftok_id } => sysv::remove(key, ftok_id, deadline),
         #[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
         KeyType::PosixRealtime => posix::remove(key, deadline),
+        #[cfg(target_vendor = "apple")]
+        KeyType::PosixRealtime => posix_darwin::remove(key, deadline),
         #[cfg(windows)]
         KeyType::Windows => windows::remove(key, deadline),
         #[allow(unreachable_patterns)]
@@ -314,9 +338,10 @@ pub(crate) fn remove(key: &NativeKey, deadline: Deadline) -> Result<bool> {
 }
 
 /// The identity a listing saw for a segment, so that a later clean-up
-/// removes that object and no other. (Unix only: on Windows a crash leaves
-/// nothing to collect.)
-#[cfg(unix)]
+/// removes that object and no other. (Linux only, for the inspector: on
+/// Windows a crash leaves nothing to collect, and on macOS nothing can be
+/// proven unused.)
+#[cfg(target_os = "linux")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SegmentId {
     /// A System V shmid.
@@ -326,7 +351,7 @@ pub(crate) enum SegmentId {
 }
 
 /// What [`collect`] did for a key.
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Collected {
     pub(crate) segment_removed: bool,
@@ -340,7 +365,7 @@ pub(crate) struct Collected {
 /// listing saw (`expect`), if it is still that object and nobody uses it;
 /// then the lock semaphore and key files, if no segment remains and nobody
 /// uses them. Nothing in use is touched.
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 pub(crate) fn collect(key: &NativeKey, expect: Option<SegmentId>, deadline: Deadline) -> Result<Collected> {
     check_key(Operation::Remove, key)?;
     match key.key_type() {

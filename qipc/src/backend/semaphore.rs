@@ -14,6 +14,8 @@ pub(crate) enum Semaphore {
     SysV(super::sysv::semaphore::Semaphore),
     #[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
     Posix(super::posix::semaphore::Semaphore),
+    #[cfg(target_vendor = "apple")]
+    PosixDarwin(super::posix_darwin::semaphore::Semaphore),
     #[cfg(windows)]
     Windows(super::windows::semaphore::Semaphore),
 }
@@ -31,6 +33,10 @@ impl Semaphore {
             KeyType::PosixRealtime => {
                 super::posix::semaphore::Semaphore::open(key, initial, create).map(Semaphore::Posix)
             }
+            #[cfg(target_vendor = "apple")]
+            KeyType::PosixRealtime => {
+                super::posix_darwin::semaphore::Semaphore::open(key, initial, create).map(Semaphore::PosixDarwin)
+            }
             #[cfg(windows)]
             KeyType::Windows => {
                 super::windows::semaphore::Semaphore::open(key, initial, create).map(Semaphore::Windows)
@@ -46,6 +52,8 @@ impl Semaphore {
             Semaphore::SysV(s) => s.acquire(deadline),
             #[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
             Semaphore::Posix(s) => s.acquire(deadline),
+            #[cfg(target_vendor = "apple")]
+            Semaphore::PosixDarwin(s) => s.acquire(deadline),
             #[cfg(windows)]
             Semaphore::Windows(s) => s.acquire(deadline),
         }
@@ -57,6 +65,8 @@ impl Semaphore {
             Semaphore::SysV(s) => s.release(n),
             #[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
             Semaphore::Posix(s) => s.release(n),
+            #[cfg(target_vendor = "apple")]
+            Semaphore::PosixDarwin(s) => s.release(n),
             #[cfg(windows)]
             Semaphore::Windows(s) => s.release(n),
         }
@@ -68,6 +78,8 @@ impl Semaphore {
             Semaphore::SysV(s) => s.value(),
             #[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
             Semaphore::Posix(s) => Ok(s.value()),
+            #[cfg(target_vendor = "apple")]
+            Semaphore::PosixDarwin(s) => s.value(),
             #[cfg(windows)]
             Semaphore::Windows(s) => s.value(),
         }
