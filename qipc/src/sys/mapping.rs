@@ -92,6 +92,17 @@ impl Mapping {
         Mapping { ptr, len, writable, kind: Kind::View }
     }
 
+    /// Takes ownership of a view from [`super::windows`]; its length is the
+    /// view's, whole pages.
+    #[cfg(windows)]
+    pub(crate) fn from_windows_view(view: super::windows::View, writable: bool) -> Mapping {
+        let (ptr, len) = view.into_raw();
+        // SAFETY: `into_raw` hands over a live MapViewOfFile view of `len`
+        // bytes that nothing else unmaps any more; the caller mapped it
+        // writable exactly if `writable` (it passes the access it mapped with).
+        unsafe { Mapping::from_view(ptr, len, writable) }
+    }
+
     /// The segment's size in bytes.
     pub(crate) fn len(&self) -> usize {
         self.len

@@ -306,6 +306,13 @@ impl View {
         self.len
     }
 
+    /// The base address and length, for a new owner that unmaps the view
+    /// itself (`Mapping`); this `View` no longer unmaps it.
+    pub(crate) fn into_raw(self) -> (NonNull<u8>, usize) {
+        let this = ManuallyDrop::new(self);
+        (this.addr, this.len)
+    }
+
     /// Unmaps the view, reporting an `UnmapViewOfFile` failure (Qt's
     /// `detach()` fails then). Dropping unmaps too, but silently.
     pub(crate) fn unmap(self) -> io::Result<()> {
@@ -327,17 +334,6 @@ impl Drop for View {
         // else unmaps. A failure leaves nothing to undo, so it is ignored.
         unsafe { UnmapViewOfFile(MEMORY_MAPPED_VIEW_ADDRESS { Value: self.addr.as_ptr().cast() }) };
     }
-}
-
-/// Hands a view over to a [`Mapping`](super::Mapping), which unmaps it
-/// when dropped; its length is the view's, whole pages.
-pub(crate) fn into_mapping(view: View, writable: bool) -> super::Mapping {
-    let view = ManuallyDrop::new(view);
-    // SAFETY: `view.addr` is the base of a live MapViewOfFile view of
-    // `view.len` bytes, mapped writable if the caller mapped it so (it passes
-    // the same access here); ManuallyDrop keeps the View from unmapping it,
-    // so the Mapping becomes its only owner.
-    unsafe { super::Mapping::from_view(view.addr, view.len, writable) }
 }
 
 /// A named semaphore.

@@ -217,7 +217,7 @@ fn access(writable: bool) -> Access {
 /// Maps a whole view of `file`.
 fn map(op: Operation, name: &WinName, file: &FileMapping, writable: bool) -> Result<Mapping> {
     let view = file.map(access(writable)).map_err(|e| object_error(op, "MapViewOfFile", name, e))?;
-    Ok(crate::sys::windows::into_mapping(view, writable))
+    Ok(Mapping::from_windows_view(view, writable))
 }
 
 /// `CreateFileMappingW`, under the lock the caller holds: `Ok(Some)` for a
