@@ -282,7 +282,7 @@ fn names_agree_qt5() {
     names_agree(Qt::Five);
 }
 
-// ---- the seeds' writer / reader -----------------------------------------------------------------
+// ---- Qt's writer / reader example ------------------------------------------------------------
 
 /// Qt's writer (QDataStream << QString into create(1024)); qipc reads it,
 /// writes its own answer, and Qt reads that back.
@@ -665,7 +665,7 @@ fn empty_key_is_a_key_error_as_in_qt() {
     eprintln!("INTEROP empty key: KeyError in qipc and in Qt 5/6");
 }
 
-// ---- the seeds' programs on Windows -------------------------------------------------------------
+// ---- the example programs on Windows --------------------------------------------------------
 
 /// The example binaries, built for this target before the tests run
 /// (scripts/test-windows.sh builds them; Wine cannot run the Linux cargo).
