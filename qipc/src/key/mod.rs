@@ -4,7 +4,8 @@
 //! A Qt program names a segment with a *legacy key*, a free-form string
 //! (`QSharedMemory("SharedMemoryExample")`), or, since Qt 6.6, with a
 //! *native key*: the name the operating system sees plus a backend type.
-//! This module turns one into the other exactly as Qt does on Linux, so that a
+//! This module turns one into the other exactly as Qt does (on Linux, and with
+//! Qt's own rules on Windows and macOS), so that a
 //! qipc process and a Qt process that use the same key meet on the same
 //! objects.
 //!

@@ -173,10 +173,13 @@ fn thread_tag() -> u64 {
 const DROP_LOCK_WAIT: Duration = Duration::from_secs(10);
 
 impl SharedMemory {
-    /// A segment named by a legacy key, as `QSharedMemory(key)` on Linux:
-    /// the native key is [`NativeKey::legacy_shared_memory`]`(key,
+    /// A segment named by a legacy key, as `QSharedMemory(key)`: the native
+    /// key is [`NativeKey::legacy_shared_memory`]`(key,
     /// KeyType::LEGACY_DEFAULT)` and the lock is the `qipc_systemsem_`
-    /// semaphore that Qt 5 and Qt 6 use for the same key. Nothing is
+    /// semaphore that Qt 5 and Qt 6 use for the same key (on Linux and
+    /// macOS a System V key file in the temporary directory; on Windows the
+    /// file mapping `qipc_sharedmemory_<letters><sha1>` and the semaphore
+    /// `qipc_systemsem_<letters><sha1>`). Nothing is
     /// created or opened yet. An empty key is refused by every operation
     /// with [`ErrorKind::KeyError`], as in Qt.
     ///
