@@ -1,35 +1,71 @@
 #!/usr/bin/env bash
-# Builds and tests qipc's Windows OS layer (qipc/src/sys/windows*.rs) through tests/windows-probe:
-#   1. scripts/setup-wine.sh (MinGW, Wine, the prefix, Windows Python + Qt 5.15.2 / 6.12);
-#   2. clippy with -D warnings for Linux and for x86_64-pc-windows-gnu;
-#   3. cargo test on Linux (the name derivation's unit tests);
-#   4. cargo test --target x86_64-pc-windows-gnu under Wine: the same, the Win32 wrappers' tests and
-#      the interop tests against real Windows Qt (tests/qt/win_peer.py).
-# A missing peer fails the run; nothing is skipped. Extra arguments go to the Windows cargo test.
+# The Windows and macOS part of qipc's checks, in one command, on a fresh Debian 12 machine:
+#   1. scripts/setup-wine.sh: MinGW, Wine 8, the prefix, Windows Python + Qt 5.15.2 / 6.12, and the
+#      Rust target x86_64-pc-windows-gnu; then the Rust targets aarch64/x86_64-apple-darwin;
+#   2. rustfmt, and clippy -D warnings for x86_64-pc-windows-gnu, aarch64-apple-darwin and
+#      x86_64-apple-darwin (macOS is type-checked only: nothing can link or run it here), and for
+#      the Windows probe crate;
+#   3. on Linux: the unit tests of the name derivations (Qt's Windows names, the Darwin and
+#      Windows key rules), qipc's and the probe's;
+#   4. under Wine: qipc's unit tests, the conformance suite (every behaviour for legacy and
+#      windows: native keys, with the multi-process ones: N x M locked increments, writer ->
+#      reader, a holder killed with TerminateProcess), the interop tests against real Windows
+#      Qt 6.12 and 5.15.2 (tests/windows_interop.rs, which also runs the example programs), and
+#      the probe's tests of the raw Win32 wrappers against Qt.
+# A missing peer fails the run; nothing is skipped. Each step prints its time.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-step() { printf '\n== %s\n' "$*"; }
-elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f s", b - a }'; }
+t_all=$(date +%s.%N)
+step() { printf '\n== %s\n' "$*"; t_step=$(date +%s.%N); }
+took() { awk -v a="$t_step" -v b="$(date +%s.%N)" -v n="$1" 'BEGIN { printf "-- %s: %.1f s\n", n, b - a }'; }
 
-step "Wine, Windows Python and Qt"
-"$root/scripts/setup-wine.sh"
-
-cd "$root/tests/windows-probe"
+WIN=x86_64-pc-windows-gnu
+APPLE=(aarch64-apple-darwin x86_64-apple-darwin)
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="$root/scripts/wine-run"
+# Two cores, shared: keep the builds modest.
+export CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-2}
 
-step "lints (Linux and Windows targets)"
-cargo fmt -- --check
-cargo clippy --all-targets -- -D warnings
-cargo clippy --target x86_64-pc-windows-gnu --all-targets -- -D warnings
+step "Wine, Windows Python and Qt; Rust targets"
+"$root/scripts/setup-wine.sh"
+installed=$(rustup target list --installed)
+for t in "${APPLE[@]}"; do
+  grep -qx "$t" <<<"$installed" || rustup target add "$t"
+done
+took "setup"
 
-step "tests on Linux"
-cargo test
+cd "$root"
+step "lints: rustfmt; clippy -D warnings for Windows and both Apple targets"
+cargo fmt -p qipc -- --check
+for t in "$WIN" "${APPLE[@]}"; do
+  echo "clippy --target $t"
+  cargo clippy -q --target "$t" -p qipc --all-targets -- -D warnings
+  cargo clippy -q --target "$t" -p qipc --all-targets --features qimage -- -D warnings
+done
+(cd tests/windows-probe && cargo fmt -- --check && cargo clippy -q --target "$WIN" --all-targets -- -D warnings)
+took "lints"
 
-step "tests under Wine"
-t=$(date +%s.%N)
-cargo test --target x86_64-pc-windows-gnu --no-run
-echo "built in $(elapsed "$t")"
-t=$(date +%s.%N)
-cargo test --target x86_64-pc-windows-gnu "$@"
-echo "Windows tests ran in $(elapsed "$t")"
+step "Linux: the unit tests of the name derivations"
+cargo test -q -p qipc --lib -- key:: windows_names
+(cd tests/windows-probe && cargo test -q)
+took "Linux unit tests"
+
+step "Windows build (tests and examples)"
+cargo build -q --target "$WIN" -p qipc --features qimage --examples
+cargo test -q --target "$WIN" -p qipc --features qimage --lib --test conformance --test windows_interop --no-run
+(cd tests/windows-probe && cargo test -q --target "$WIN" --no-run)
+took "Windows build"
+
+step "under Wine: qipc's unit tests and the conformance suite (processes included)"
+cargo test --target "$WIN" -p qipc --features qimage --lib --test conformance
+took "unit + conformance under Wine"
+
+step "under Wine: interop with real Windows Qt 6.12 and 5.15.2, and the example programs"
+cargo test --target "$WIN" -p qipc --features qimage --test windows_interop -- --nocapture
+took "qipc interop under Wine"
+
+step "under Wine: the probe's tests of the raw Win32 wrappers against Qt"
+(cd tests/windows-probe && cargo test -q --target "$WIN")
+took "probe under Wine"
+
+awk -v a="$t_all" -v b="$(date +%s.%N)" 'BEGIN { printf "\n== scripts/test-windows.sh: all passed in %.1f s\n", b - a }'

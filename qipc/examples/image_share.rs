@@ -44,7 +44,7 @@ mod support;
 
 use std::{path::PathBuf, process::ExitCode};
 
-use support::{say, signal_name, TerminationSignals};
+use support::{say, signal_name, TerminationSignals, STOP_SIGNALS};
 
 use qipc::{
     datastream::{DataStreamReader, DataStreamWriter, ImageFormat as QImageFormat, QImage},
@@ -62,9 +62,10 @@ Qt's Shared Memory Example without the window.
             print its width, height and format
   --key KEY        legacy key, as QSharedMemory(KEY) (System V on Linux); Qt 5's example uses
                    \"QSharedMemoryExample\", the default for load
-  --native NATIVE  native key, QNativeIpcKey text form (posix:NAME, systemv:/path); a bare NAME
-                   means posix:NAME; Qt 6.6+'s example uses posix:QSharedMemoryExample
-Without a key, display tries the legacy key \"QSharedMemoryExample\", then posix:QSharedMemoryExample.";
+  --native NATIVE  native key, QNativeIpcKey text form (posix:NAME, systemv:/path, windows:NAME); a
+                   bare NAME means Qt's default type (posix:NAME; windows:NAME on Windows); Qt 6.6+'s
+                   example uses QNativeIpcKey(\"QSharedMemoryExample\")
+Without a key, display tries the legacy key \"QSharedMemoryExample\", then Qt 6's native key.";
 
 enum Command {
     Load { image: PathBuf, key: Option<NativeKey> },
@@ -122,14 +123,15 @@ fn parse(args: &[String]) -> Result<Option<Command>, String> {
     }
 }
 
-/// `posix:NAME`, `systemv:/path` (QNativeIpcKey text form), or a bare POSIX name.
+/// `posix:NAME`, `systemv:/path`, `windows:NAME` (QNativeIpcKey text form), or
+/// a bare name of Qt's default type (POSIX; on Windows, a Windows name).
 fn parse_native(text: &str) -> Result<NativeKey, String> {
     if text.contains(':') {
         NativeKey::from_string(text).map_err(|err| format!("invalid native key: {err}"))
     } else if text.is_empty() {
         Err("--native needs a non-empty name".to_string())
     } else {
-        Ok(NativeKey::posix(text))
+        Ok(NativeKey::new(text, KeyType::DEFAULT))
     }
 }
 
@@ -183,7 +185,7 @@ fn load(path: &std::path::Path, key: NativeKey) -> ExitCode {
     let signals = match TerminationSignals::block() {
         Ok(signals) => signals,
         Err(err) => {
-            eprintln!("image_share: cannot block SIGINT/SIGTERM: {err}");
+            eprintln!("image_share: cannot block {STOP_SIGNALS}: {err}");
             return ExitCode::FAILURE;
         }
     };
@@ -210,7 +212,7 @@ fn load(path: &std::path::Path, key: NativeKey) -> ExitCode {
         return ExitCode::FAILURE;
     }
     say(format_args!(
-        "loaded {} {} {} segment {} bytes ({desc}); waiting for SIGINT/SIGTERM",
+        "loaded {} {} {} segment {} bytes ({desc}); waiting for {STOP_SIGNALS}",
         qimage.width(),
         qimage.height(),
         qimage.format(),
@@ -269,7 +271,8 @@ fn qt_format(
 fn display(key: Option<NativeKey>, out_path: &std::path::Path) -> ExitCode {
     let candidates = match key {
         Some(key) => vec![key],
-        None => vec![legacy_example_key(), NativeKey::posix(EXAMPLE_KEY)],
+        // Qt 6.6+'s example: QNativeIpcKey("QSharedMemoryExample"), Qt's default type.
+        None => vec![legacy_example_key(), NativeKey::new(EXAMPLE_KEY, KeyType::DEFAULT)],
     };
     let mut attached = None;
     let mut tried = Vec::new();

@@ -51,7 +51,7 @@ mod support;
 
 use std::process::ExitCode;
 
-use support::{say, signal_name, TerminationSignals};
+use support::{say, signal_name, TerminationSignals, STOP_SIGNALS, STOP_WORDS};
 
 use qipc::{AccessMode, CreateOptions, ErrorKind, KeyType, NativeKey, SharedMemory};
 
@@ -59,10 +59,12 @@ const DEFAULT_KEY: &str = "SingleInstanceExample";
 const USAGE: &str = "usage: single_instance [--key KEY] [--type systemv|posix] | [--native NATIVE]
 Runs until SIGINT/SIGTERM unless another instance with the same key runs (then exits 1).
   --key KEY        legacy key, as QSharedMemory(KEY); default \"SingleInstanceExample\"
-  --type TYPE      the kind of object the legacy key names: systemv (default, as Qt on Linux)
-                   or posix (as a Qt built with QT_POSIX_IPC, or Qt 6's legacyNativeKey(KEY, PosixRealtime))
-  --native NATIVE  a native key in QNativeIpcKey text form (posix:/NAME, systemv:/path/to/file);
-                   a bare NAME means posix:NAME, as QNativeIpcKey(NAME) in Qt 6";
+  --type TYPE      the kind of object the legacy key names: systemv (default, as Qt on Linux),
+                   posix (as a Qt built with QT_POSIX_IPC, or Qt 6's legacyNativeKey(KEY, PosixRealtime))
+                   or, on Windows, windows (the default there)
+  --native NATIVE  a native key in QNativeIpcKey text form (posix:/NAME, systemv:/path/to/file,
+                   windows:NAME); a bare NAME means what QNativeIpcKey(NAME) means in Qt 6
+                   (posix:NAME; windows:NAME on Windows)";
 
 /// Exit status of a second instance.
 const ALREADY_RUNNING: u8 = 1;
@@ -90,7 +92,7 @@ fn main() -> ExitCode {
     let signals = match TerminationSignals::block() {
         Ok(signals) => signals,
         Err(err) => {
-            eprintln!("single_instance: cannot block SIGINT/SIGTERM: {err}");
+            eprintln!("single_instance: cannot block {STOP_SIGNALS}: {err}");
             return ExitCode::FAILURE;
         }
     };
@@ -117,7 +119,7 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
 
-    say(format_args!("running (pid {pid}) with {described}; stop with Ctrl-C or SIGTERM"));
+    say(format_args!("running (pid {pid}) with {described}; stop with {STOP_WORDS}"));
     let signal = signals.wait();
     say(format_args!("single_instance: got {}, exiting", signal_name(signal)));
     match marker.detach() {
@@ -142,6 +144,10 @@ fn parse_key(args: &[String]) -> Result<Option<NativeKey>, String> {
                 key_type = Some(match value("--type")?.as_str() {
                     "systemv" | "sysv" => KeyType::SYSTEM_V,
                     "posix" => KeyType::PosixRealtime,
+                    "windows" if cfg!(windows) => KeyType::Windows,
+                    other if cfg!(windows) => {
+                        return Err(format!("unknown key type {other:?} (expected windows, systemv or posix)"))
+                    }
                     other => return Err(format!("unknown key type {other:?} (expected systemv or posix)")),
                 })
             }
@@ -162,14 +168,15 @@ fn parse_key(args: &[String]) -> Result<Option<NativeKey>, String> {
     }
 }
 
-/// `posix:NAME`, `systemv:/path` (QNativeIpcKey text form), or a bare POSIX name.
+/// `posix:NAME`, `systemv:/path`, `windows:NAME` (QNativeIpcKey text form), or
+/// a bare name of Qt's default type (POSIX; on Windows, a Windows name).
 fn parse_native(text: &str) -> Result<NativeKey, String> {
     if text.contains(':') {
         NativeKey::from_string(text).map_err(|err| err.to_string())
     } else if text.is_empty() {
         Err("--native needs a non-empty name".to_string())
     } else {
-        Ok(NativeKey::posix(text))
+        Ok(NativeKey::new(text, KeyType::DEFAULT))
     }
 }
 
@@ -177,6 +184,7 @@ fn parse_native(text: &str) -> Result<NativeKey, String> {
 fn kind_of(key: &NativeKey) -> String {
     match key.key_type() {
         KeyType::PosixRealtime => format!("POSIX /dev/shm/{}", key.native_key().trim_start_matches('/')),
+        KeyType::Windows => format!("Windows file mapping {}", key.native_key()),
         _ => format!("System V, key file {}", key.native_key()),
     }
 }

@@ -32,7 +32,11 @@ use std::{borrow::Cow, fmt, io};
 /// `EEXIST` → AlreadyExists, `ENOENT` → NotFound, `EMFILE`/`ENFILE`/
 /// `ENOMEM`/`ENOSPC`/`ERANGE` → OutOfResources, `ENAMETOOLONG` → KeyError,
 /// anything else → Unknown (an `EINVAL` is classified where it happens: a
-/// bad size, a bad name).
+/// bad size, a bad name). On Windows, with Qt's Windows table:
+/// `ERROR_ALREADY_EXISTS` → AlreadyExists, `ERROR_FILE_NOT_FOUND` →
+/// NotFound, `ERROR_COMMITMENT_LIMIT` → InvalidSize,
+/// `ERROR_NO_SYSTEM_RESOURCES`/`ERROR_NOT_ENOUGH_MEMORY` → OutOfResources,
+/// `ERROR_ACCESS_DENIED` → PermissionDenied, anything else → Unknown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 #[doc(alias = "SharedMemoryError")]
@@ -83,7 +87,8 @@ impl ErrorKind {
         }
     }
 
-    /// Qt's errno table.
+    /// Qt's table of system error codes (errno on Unix, `GetLastError` on
+    /// Windows).
     pub(crate) fn from_errno(errno: i32) -> ErrorKind {
         #[cfg(unix)]
         {
@@ -99,16 +104,10 @@ impl ErrorKind {
         }
         #[cfg(windows)]
         {
-            use crate::sys::windows::errors::{class, Class};
-            match class(errno) {
-                Class::PermissionDenied => ErrorKind::PermissionDenied,
-                Class::AlreadyExists => ErrorKind::AlreadyExists,
-                Class::NotFound => ErrorKind::NotFound,
-                Class::OutOfResources => ErrorKind::OutOfResources,
-                Class::InvalidSize => ErrorKind::InvalidSize,
-                Class::BadName => ErrorKind::KeyError,
-                Class::Other => ErrorKind::Unknown,
-            }
+            // On Windows the code is a `GetLastError` value, read with
+            // QSharedMemory's table (QSystemSemaphore's is a subset that
+            // the semaphore backend applies itself).
+            crate::sys::windows_names::shared_memory_error(errno as u32).0
         }
     }
 
@@ -240,6 +239,7 @@ impl Error {
     }
 
     /// Replaces the operation (an inner step reported as the outer one).
+    #[cfg_attr(windows, allow(dead_code))]
     pub(crate) fn during(mut self, op: Operation) -> Error {
         self.op = op;
         self
@@ -311,6 +311,26 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(windows)]
+    #[test]
+    fn windows_table() {
+        let cases = [
+            (183, ErrorKind::AlreadyExists),
+            (2, ErrorKind::NotFound),
+            (1455, ErrorKind::InvalidSize),
+            (1450, ErrorKind::OutOfResources),
+            (8, ErrorKind::OutOfResources),
+            (5, ErrorKind::PermissionDenied),
+            (6, ErrorKind::Unknown),
+            (17, ErrorKind::Unknown), // EEXIST's number is ERROR_NOT_SAME_DEVICE here
+        ];
+        for (code, kind) in cases {
+            assert_eq!(ErrorKind::from_errno(code), kind, "error {code}");
+        }
+        let e = Error::os(Operation::Attach, "OpenFileMappingW", io::Error::from_raw_os_error(2));
+        assert_eq!((e.kind(), e.to_string()), (ErrorKind::NotFound, "attach: does not exist".to_string()));
+    }
 
     #[cfg(unix)]
     #[test]

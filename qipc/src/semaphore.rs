@@ -17,6 +17,13 @@
 //! it in [`SemaphoreMode::Create`]) removes it when dropped. A System V
 //! semaphore acquired by a process that dies is given back by the kernel
 //! (`SEM_UNDO`, as Qt); a POSIX one is not.
+//!
+//! On Windows the kernel owns the lifetime: the semaphore lives while any
+//! process has it open and goes with the last handle; Open and Create mean
+//! the same (an existing semaphore keeps its count), and the maximum is
+//! Qt's `MAXLONG` (2³¹ − 1). A unit acquired by a process that dies is not
+//! given back there either: use [`acquire_timeout`](SystemSemaphore::acquire_timeout)
+//! where that can happen.
 
 #![forbid(unsafe_code)]
 
@@ -39,7 +46,8 @@ pub enum SemaphoreMode {
     Open,
     /// Take it over: reset it to the initial value (System V) or replace it
     /// (POSIX), and remove it when this handle goes. This is how Qt
-    /// recovers a semaphore a crash left behind.
+    /// recovers a semaphore a crash left behind. On Windows it is the same
+    /// as [`Open`](SemaphoreMode::Open), as in Qt.
     Create,
 }
 
@@ -72,7 +80,7 @@ impl SystemSemaphore {
     /// [`ErrorKind::KeyError`](crate::ErrorKind::KeyError) for an empty or
     /// bad key; [`ErrorKind::OutOfResources`](crate::ErrorKind::OutOfResources)
     /// if `initial_value` is above what the backend holds (32767 for System
-    /// V), in which case nothing is created;
+    /// V, 2³¹ − 1 for POSIX and Windows), in which case nothing is created;
     /// [`ErrorKind::PermissionDenied`](crate::ErrorKind::PermissionDenied).
     pub fn new(key: &str, initial_value: u32, mode: SemaphoreMode) -> Result<SystemSemaphore> {
         SystemSemaphore::with_native_key(NativeKey::legacy_semaphore(key, KeyType::LEGACY_DEFAULT), initial_value, mode)

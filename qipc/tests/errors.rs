@@ -1,6 +1,10 @@
 //! Bad input gets a clear error: the right `ErrorKind`, a message that names
 //! the operation and the cause, and nothing left behind.
 
+// These tests exercise Linux's objects and Qt peers (run by scripts/test.sh);
+// Windows has its own in conformance.rs and windows_interop.rs.
+#![cfg(unix)]
+
 mod common;
 
 use std::time::Duration;

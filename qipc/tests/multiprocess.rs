@@ -5,6 +5,10 @@
 //! Every child has a deadline and is killed when its `Proc` is dropped; every
 //! key is unique and has a `Cleanup` guard made before any child starts.
 
+// These tests exercise Linux's objects and Qt peers (run by scripts/test.sh);
+// Windows has its own in conformance.rs and windows_interop.rs.
+#![cfg(unix)]
+
 mod common;
 
 use std::time::Duration;

@@ -11,6 +11,10 @@
 //! that needs one runs `cargo build -p qipc --examples --features qimage` once, into the same
 //! target directory and profile as this test binary.
 
+// These tests exercise Linux's objects and Qt peers (run by scripts/test.sh);
+// Windows has its own in conformance.rs and windows_interop.rs.
+#![cfg(unix)]
+
 mod common;
 
 use std::{

@@ -9,6 +9,10 @@
 //! Qt peers must be installed (scripts/setup-qt.sh): a missing peer fails the
 //! tests, it never skips them.
 
+// These tests exercise Linux's objects and Qt peers (run by scripts/test.sh);
+// Windows has its own in conformance.rs and windows_interop.rs.
+#![cfg(unix)]
+
 mod common;
 
 use std::time::Duration;

@@ -5,6 +5,7 @@
 
 /// Whether a created segment uses huge pages.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(windows, allow(dead_code))] // Windows segments never use huge pages
 pub(crate) enum HugeOutcome {
     #[default]
     NotRequested,
@@ -29,6 +30,18 @@ pub(crate) fn hugetlb_refusal(code: Option<i32>) -> String {
         _ => format!("vm.nr_hugepages = {reserved}"),
     };
     format!("System V huge pages (SHM_HUGETLB) refused: {cause}")
+}
+
+/// Huge System V pages are a Linux feature.
+#[cfg(all(unix, not(target_os = "linux")))]
+pub(crate) fn hugetlb_refusal(_code: Option<i32>) -> String {
+    "huge pages are a Linux feature".to_string()
+}
+
+/// Transparent huge pages are a Linux feature.
+#[cfg(all(unix, not(target_os = "linux")))]
+pub(crate) fn shmem_thp_refusal() -> Option<String> {
+    Some("transparent huge pages are a Linux feature".to_string())
 }
 
 /// Whether the kernel's shmem THP policy lets `MADV_HUGEPAGE` work for a

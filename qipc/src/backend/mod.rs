@@ -55,6 +55,15 @@
 //!    that qipc itself created for a native key (it then carries a marker
 //!    line); never a user's file named as a native key, never a directory.
 //!
+//! On **Windows** the kernel keeps the lifetime instead (see
+//! [`windows`]): an object lives while any process has a handle to it and
+//! goes with the last one, crash or not, so there are no key files, no
+//! orphans and nothing to collect; removal by name is impossible (`remove`
+//! only reports whether a segment exists); the last detacher's rule holds
+//! by itself. What Windows does not do is give back a semaphore count
+//! taken by a process that dies: a dead holder's lock stays taken, and the
+//! deadlines that every wait takes are the way out.
+//!
 //! What a Qt peer does under its own rules is not changed by this: a Qt
 //! `create()` resets (System V) or replaces (POSIX) the lock semaphore, and
 //! a Qt object that created a System V lock semaphore removes it when it is
@@ -65,8 +74,12 @@
 
 #[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
 pub(crate) mod posix;
+#[cfg(target_vendor = "apple")]
+pub(crate) mod posix_darwin;
 #[cfg(unix)]
 pub(crate) mod sysv;
+#[cfg(windows)]
+pub(crate) mod windows;
 
 mod huge;
 pub(crate) mod semaphore;
@@ -79,8 +92,10 @@ use crate::{
 
 pub(crate) use huge::HugeOutcome;
 
-/// What a create asks for, in backend terms.
+/// What a create asks for, in backend terms. (Windows uses only the size
+/// and access: its objects get default security and normal pages.)
 #[derive(Debug, Clone)]
+#[cfg_attr(windows, allow(dead_code))]
 pub(crate) struct CreateParams {
     pub(crate) size: usize,
     pub(crate) writable: bool,
@@ -98,6 +113,7 @@ pub(crate) struct CreateParams {
 
 /// What a create did besides creating.
 #[derive(Debug, Clone, Default)]
+#[cfg_attr(windows, allow(dead_code))]
 pub(crate) struct Created {
     pub(crate) huge: HugeOutcome,
     /// An orphan (a segment nobody was attached to) was replaced.
@@ -133,6 +149,10 @@ pub(crate) enum Segment {
     SysV(sysv::Segment),
     #[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
     Posix(posix::Segment),
+    #[cfg(target_vendor = "apple")]
+    PosixDarwin(posix_darwin::Segment),
+    #[cfg(windows)]
+    Windows(windows::Segment),
 }
 
 impl Segment {
@@ -144,6 +164,10 @@ impl Segment {
             Segment::SysV(s) => s.mapping(),
             #[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
             Segment::Posix(s) => s.mapping(),
+            #[cfg(target_vendor = "apple")]
+            Segment::PosixDarwin(s) => s.mapping(),
+            #[cfg(windows)]
+            Segment::Windows(s) => s.mapping(),
         }
     }
 
@@ -155,6 +179,10 @@ impl Segment {
             Segment::SysV(s) => s.lock(deadline),
             #[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
             Segment::Posix(s) => s.lock(deadline),
+            #[cfg(target_vendor = "apple")]
+            Segment::PosixDarwin(s) => s.lock(deadline),
+            #[cfg(windows)]
+            Segment::Windows(s) => s.lock(deadline),
         }
     }
 
@@ -166,6 +194,10 @@ impl Segment {
             Segment::SysV(s) => s.unlock(),
             #[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
             Segment::Posix(s) => s.unlock(),
+            #[cfg(target_vendor = "apple")]
+            Segment::PosixDarwin(s) => s.unlock(),
+            #[cfg(windows)]
+            Segment::Windows(s) => s.unlock(),
         }
     }
 }
@@ -189,6 +221,7 @@ fn check_key(op: Operation, key: &NativeKey) -> Result<()> {
 
 /// Permission bits where every class that may read may also write (a lock
 /// semaphore must be writable by whoever takes it).
+#[cfg(unix)]
 pub(crate) fn readers_may_write(mode: u32) -> u32 {
     let mut m = mode & 0o777;
     for (r, w) in [(0o400, 0o200), (0o040, 0o020), (0o004, 0o002)] {
@@ -201,11 +234,12 @@ pub(crate) fn readers_may_write(mode: u32) -> u32 {
 
 /// The error for a lock that could not be taken in time.
 pub(crate) fn lock_timeout(op: Operation) -> Error {
-    Error::new(
-        ErrorKind::LockError,
-        op,
-        "timed out waiting for the lock (another process holds it; see `qipc info` for who)",
-    )
+    #[cfg(unix)]
+    const WHY: &str = "timed out waiting for the lock (another process holds it; see `qipc info` for who)";
+    #[cfg(windows)]
+    const WHY: &str = "timed out waiting for the lock (another process holds it, or a holder died: \
+         Windows does not give a dead holder's lock back while others have it open)";
+    Error::new(ErrorKind::LockError, op, WHY)
 }
 
 /// Creates a segment and attaches to it.
@@ -218,6 +252,12 @@ pub(crate) fn create(key: &NativeKey, params: &CreateParams, deadline: Deadline)
         }
         #[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
         KeyType::PosixRealtime => posix::create(key, params, deadline).map(|(s, c)| (Segment::Posix(s), c)),
+        #[cfg(target_vendor = "apple")]
+        KeyType::PosixRealtime => {
+            posix_darwin::create(key, params, deadline).map(|(s, c)| (Segment::PosixDarwin(s), c))
+        }
+        #[cfg(windows)]
+        KeyType::Windows => windows::create(key, params, deadline).map(|(s, c)| (Segment::Windows(s), c)),
         #[allow(unreachable_patterns)]
         _ => Err(unsupported(Operation::Create, key)),
     }
@@ -231,6 +271,10 @@ pub(crate) fn attach(key: &NativeKey, writable: bool, deadline: Deadline) -> Res
         KeyType::SystemV { ftok_id } => sysv::attach(key, ftok_id, writable, deadline).map(Segment::SysV),
         #[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
         KeyType::PosixRealtime => posix::attach(key, writable, deadline).map(Segment::Posix),
+        #[cfg(target_vendor = "apple")]
+        KeyType::PosixRealtime => posix_darwin::attach(key, writable, deadline).map(Segment::PosixDarwin),
+        #[cfg(windows)]
+        KeyType::Windows => windows::attach(key, writable, deadline).map(Segment::Windows),
         #[allow(unreachable_patterns)]
         _ => Err(unsupported(Operation::Attach, key)),
     }
@@ -247,6 +291,12 @@ pub(crate) fn open_or_create(key: &NativeKey, params: &CreateParams, deadline: D
         }
         #[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
         KeyType::PosixRealtime => posix::open_or_create(key, params, deadline).map(|(s, o)| (Segment::Posix(s), o)),
+        #[cfg(target_vendor = "apple")]
+        KeyType::PosixRealtime => {
+            posix_darwin::open_or_create(key, params, deadline).map(|(s, o)| (Segment::PosixDarwin(s), o))
+        }
+        #[cfg(windows)]
+        KeyType::Windows => windows::open_or_create(key, params, deadline).map(|(s, o)| (Segment::Windows(s), o)),
         #[allow(unreachable_patterns)]
         _ => Err(unsupported(Operation::Create, key)),
     }
@@ -254,17 +304,23 @@ pub(crate) fn open_or_create(key: &NativeKey, params: &CreateParams, deadline: D
 
 /// Detaches; the last detacher removes the segment and its lock. On an
 /// error the segment is given back, still attached.
+#[allow(clippy::result_large_err)] // the segment goes back to the caller, who keeps it
 pub(crate) fn detach(segment: Segment, deadline: Deadline) -> std::result::Result<Detached, (Segment, Error)> {
     match segment {
         #[cfg(unix)]
         Segment::SysV(s) => sysv::detach(s, deadline).map_err(|(s, e)| (Segment::SysV(s), e)),
         #[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
         Segment::Posix(s) => posix::detach(s, deadline).map_err(|(s, e)| (Segment::Posix(s), e)),
+        #[cfg(target_vendor = "apple")]
+        Segment::PosixDarwin(s) => posix_darwin::detach(s, deadline).map_err(|(s, e)| (Segment::PosixDarwin(s), e)),
+        #[cfg(windows)]
+        Segment::Windows(s) => windows::detach(s, deadline).map_err(|(s, e)| (Segment::Windows(s), e)),
     }
 }
 
 /// Removes the segment, its lock and the key files qipc may remove, whoever
-/// is attached; returns whether anything existed.
+/// is attached; returns whether anything existed. On Windows nothing can be
+/// removed by name: it reports whether a segment exists, removing nothing.
 pub(crate) fn remove(key: &NativeKey, deadline: Deadline) -> Result<bool> {
     check_key(Operation::Remove, key)?;
     match key.key_type() {
@@ -272,13 +328,20 @@ pub(crate) fn remove(key: &NativeKey, deadline: Deadline) -> Result<bool> {
         KeyType::SystemV { ftok_id } => sysv::remove(key, ftok_id, deadline),
         #[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
         KeyType::PosixRealtime => posix::remove(key, deadline),
+        #[cfg(target_vendor = "apple")]
+        KeyType::PosixRealtime => posix_darwin::remove(key, deadline),
+        #[cfg(windows)]
+        KeyType::Windows => windows::remove(key, deadline),
         #[allow(unreachable_patterns)]
         _ => Err(unsupported(Operation::Remove, key)),
     }
 }
 
 /// The identity a listing saw for a segment, so that a later clean-up
-/// removes that object and no other.
+/// removes that object and no other. (Linux only, for the inspector: on
+/// Windows a crash leaves nothing to collect, and on macOS nothing can be
+/// proven unused.)
+#[cfg(target_os = "linux")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SegmentId {
     /// A System V shmid.
@@ -288,6 +351,7 @@ pub(crate) enum SegmentId {
 }
 
 /// What [`collect`] did for a key.
+#[cfg(target_os = "linux")]
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Collected {
     pub(crate) segment_removed: bool,
@@ -324,6 +388,7 @@ impl Target {
 /// listing saw (`expect`), if it is still that object and nobody uses it;
 /// then the lock semaphore and key files, if no segment remains and nobody
 /// uses them. Nothing in use is touched.
+#[cfg(target_os = "linux")]
 pub(crate) fn collect(target: &Target, expect: Option<SegmentId>, deadline: Deadline) -> Result<Collected> {
     if target.segment.is_empty() {
         return Err(Error::new(ErrorKind::KeyError, Operation::Remove, "the key is empty"));

@@ -14,6 +14,10 @@ pub(crate) enum Semaphore {
     SysV(super::sysv::semaphore::Semaphore),
     #[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
     Posix(super::posix::semaphore::Semaphore),
+    #[cfg(target_vendor = "apple")]
+    PosixDarwin(super::posix_darwin::semaphore::Semaphore),
+    #[cfg(windows)]
+    Windows(super::windows::semaphore::Semaphore),
 }
 
 impl Semaphore {
@@ -29,6 +33,14 @@ impl Semaphore {
             KeyType::PosixRealtime => {
                 super::posix::semaphore::Semaphore::open(key, initial, create).map(Semaphore::Posix)
             }
+            #[cfg(target_vendor = "apple")]
+            KeyType::PosixRealtime => {
+                super::posix_darwin::semaphore::Semaphore::open(key, initial, create).map(Semaphore::PosixDarwin)
+            }
+            #[cfg(windows)]
+            KeyType::Windows => {
+                super::windows::semaphore::Semaphore::open(key, initial, create).map(Semaphore::Windows)
+            }
             #[allow(unreachable_patterns)]
             _ => Err(unsupported(Operation::OpenSemaphore, key)),
         }
@@ -40,6 +52,10 @@ impl Semaphore {
             Semaphore::SysV(s) => s.acquire(deadline),
             #[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
             Semaphore::Posix(s) => s.acquire(deadline),
+            #[cfg(target_vendor = "apple")]
+            Semaphore::PosixDarwin(s) => s.acquire(deadline),
+            #[cfg(windows)]
+            Semaphore::Windows(s) => s.acquire(deadline),
         }
     }
 
@@ -49,6 +65,10 @@ impl Semaphore {
             Semaphore::SysV(s) => s.release(n),
             #[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
             Semaphore::Posix(s) => s.release(n),
+            #[cfg(target_vendor = "apple")]
+            Semaphore::PosixDarwin(s) => s.release(n),
+            #[cfg(windows)]
+            Semaphore::Windows(s) => s.release(n),
         }
     }
 
@@ -58,6 +78,10 @@ impl Semaphore {
             Semaphore::SysV(s) => s.value(),
             #[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
             Semaphore::Posix(s) => Ok(s.value()),
+            #[cfg(target_vendor = "apple")]
+            Semaphore::PosixDarwin(s) => s.value(),
+            #[cfg(windows)]
+            Semaphore::Windows(s) => s.value(),
         }
     }
 
@@ -67,5 +91,7 @@ impl Semaphore {
         if let Semaphore::SysV(s) = self {
             s.set_undo(undo);
         }
+        #[cfg(not(unix))]
+        let _ = undo;
     }
 }

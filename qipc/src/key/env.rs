@@ -1,6 +1,7 @@
 //! The one place that reads the environment for key derivation: the
-//! temporary directory (`TMPDIR`) and the runtime directory
-//! (`XDG_RUNTIME_DIR`, `USER`), resolved as Qt resolves them.
+//! temporary directory (`TMPDIR`), the runtime directory
+//! (`XDG_RUNTIME_DIR`, `USER`), resolved as Qt resolves them, and on Apple
+//! systems whether the process runs in the App Sandbox.
 
 #![forbid(unsafe_code)]
 
@@ -43,4 +44,13 @@ fn user_name() -> String {
     {
         std::env::var("USERNAME").unwrap_or_default()
     }
+}
+
+/// Whether this process runs in Apple's App Sandbox, where Qt derives POSIX
+/// legacy keys differently: macOS gives every sandboxed process
+/// `APP_SANDBOX_CONTAINER_ID` (Qt asks the code-signing entitlements
+/// instead, which agree with it for applications started normally).
+#[cfg(target_vendor = "apple")]
+pub(crate) fn apple_sandboxed() -> bool {
+    std::env::var_os("APP_SANDBOX_CONTAINER_ID").is_some_and(|v| !v.is_empty())
 }

@@ -4,7 +4,8 @@
 //! A Qt program names a segment with a *legacy key*, a free-form string
 //! (`QSharedMemory("SharedMemoryExample")`), or, since Qt 6.6, with a
 //! *native key*: the name the operating system sees plus a backend type.
-//! This module turns one into the other exactly as Qt does on Linux, so that a
+//! This module turns one into the other exactly as Qt does (on Linux, and with
+//! Qt's own rules on Windows and macOS), so that a
 //! qipc process and a Qt process that use the same key meet on the same
 //! objects.
 //!
@@ -62,8 +63,12 @@ pub enum KeyType {
     /// POSIX realtime IPC (`shm_open`, `sem_open`). The native key is the
     /// object name, with or without a leading slash.
     PosixRealtime,
-    /// Windows kernel objects. qipc parses and prints such keys, but cannot
-    /// open them on this platform.
+    /// Windows kernel objects: the native key is the name of a file mapping
+    /// (and, for a [`SystemSemaphore`](crate::SystemSemaphore), of a
+    /// semaphore), in the session namespace unless it starts with `Global\`.
+    /// Opened on Windows only; elsewhere qipc parses and prints such keys,
+    /// and every operation on them fails with
+    /// [`ErrorKind::KeyError`](crate::ErrorKind::KeyError).
     Windows,
 }
 
@@ -78,28 +83,42 @@ impl KeyType {
     /// ```
     pub const SYSTEM_V: KeyType = KeyType::SystemV { ftok_id: 0x51 };
 
-    /// The type a Qt build on Linux uses for a legacy (plain string) key:
-    /// `QNativeIpcKey::legacyDefaultTypeForOs()`, System V.
+    /// The type Qt uses for a legacy (plain string) key on this platform:
+    /// `QNativeIpcKey::legacyDefaultTypeForOs()`. System V on Linux and on
+    /// macOS (Qt's choice for an application outside the App Sandbox; qipc
+    /// does not follow Qt into the sandboxed case, where Qt picks POSIX),
+    /// [`Windows`](KeyType::Windows) on Windows.
     ///
     /// # Example
     /// ```
     /// use qipc::{KeyType, SharedMemory};
     /// let shm = SharedMemory::new("SharedMemoryExample"); // a legacy key
     /// assert_eq!(shm.native_key().key_type(), KeyType::LEGACY_DEFAULT);
+    /// # #[cfg(unix)]
     /// assert_eq!(KeyType::LEGACY_DEFAULT, KeyType::SYSTEM_V);
     /// ```
+    #[cfg(not(windows))]
     pub const LEGACY_DEFAULT: KeyType = KeyType::SYSTEM_V;
+    /// The type Qt uses for a legacy (plain string) key on Windows.
+    #[cfg(windows)]
+    pub const LEGACY_DEFAULT: KeyType = KeyType::Windows;
 
-    /// The type Qt 6.6+ uses for a `QNativeIpcKey` built without a type on
-    /// Linux: `QNativeIpcKey::DefaultTypeForOs`, POSIX realtime.
+    /// The type Qt 6.6+ uses for a `QNativeIpcKey` built without a type:
+    /// `QNativeIpcKey::DefaultTypeForOs`, POSIX realtime on Linux and macOS,
+    /// [`Windows`](KeyType::Windows) on Windows.
     ///
     /// # Example
     /// ```
     /// use qipc::{KeyType, NativeKey};
     /// let key = NativeKey::new("/QSharedMemoryExample", KeyType::DEFAULT);
+    /// # #[cfg(unix)]
     /// assert_eq!(key, NativeKey::posix("/QSharedMemoryExample"));
     /// ```
+    #[cfg(not(windows))]
     pub const DEFAULT: KeyType = KeyType::PosixRealtime;
+    /// The type Qt 6.6+ uses for a `QNativeIpcKey` built without a type on Windows.
+    #[cfg(windows)]
+    pub const DEFAULT: KeyType = KeyType::Windows;
 
     /// The number Qt uses for this type (`quint16(QNativeIpcKey::Type)`).
     ///
@@ -175,6 +194,45 @@ pub(crate) enum Purpose {
     SharedMemory,
     Semaphore,
 }
+
+/// The operating system whose rules a derivation follows: Qt derives
+/// different names on Apple platforms (whose POSIX names hold at most 31
+/// bytes) and on Windows (whose names are not paths). Derivations take it
+/// as a parameter, so that every platform's rules are tested everywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(dead_code)] // each build makes only its own system's value; the tests make all
+pub(crate) enum Os {
+    /// Linux and the other Unix systems.
+    Unix,
+    /// macOS and Apple's other systems; `sandboxed` if the process runs in
+    /// the App Sandbox, where Qt uses legacy keys unchanged as POSIX names.
+    Darwin { sandboxed: bool },
+    /// Windows.
+    Windows,
+}
+
+impl Os {
+    /// The system this build runs on (for Apple, whether this process is
+    /// sandboxed is read from its environment).
+    pub(crate) fn current() -> Os {
+        #[cfg(target_vendor = "apple")]
+        {
+            Os::Darwin { sandboxed: env::apple_sandboxed() }
+        }
+        #[cfg(windows)]
+        {
+            Os::Windows
+        }
+        #[cfg(not(any(target_vendor = "apple", windows)))]
+        {
+            Os::Unix
+        }
+    }
+}
+
+/// The usable length of a POSIX name on Apple systems, slash included:
+/// Qt's `SHM_NAME_MAX` (XNU's `PSEMNAMLEN` is 31, of which 30 work).
+pub(crate) const DARWIN_SHM_NAME_MAX: usize = 30;
 
 impl Purpose {
     fn prefix(self) -> &'static str {
@@ -309,8 +367,12 @@ impl NativeKey {
     /// - System V: `key` if it starts with `/`, else the runtime directory
     ///   (`$XDG_RUNTIME_DIR`, or `<temp>/runtime-<user>` as Qt falls back to)
     ///   + `/` + `key`.
-    /// - Windows: `key` with Qt's `shm_` prefix rule is not applied here; the
-    ///   key is kept as given.
+    /// - Windows: a leading `Local\` or `Global\` stays in front, then
+    ///   `shm_` and the rest of the key, cut to 260 (`MAX_PATH`) UTF-16
+    ///   units. (Where that cut falls inside a surrogate pair, Qt's name ends
+    ///   in half a character, which a Rust string cannot hold: qipc drops
+    ///   the half, so such a key names another object than Qt's.)
+    /// - POSIX on Apple systems: `/` + the first 29 UTF-16 units of `key`.
     ///
     /// # Example
     /// ```
@@ -322,7 +384,7 @@ impl NativeKey {
             KeyType::SystemV { .. } if !key.is_empty() && !key.starts_with('/') => env::runtime_dir(),
             _ => String::new(),
         };
-        platform_safe_in(key, key_type, &runtime)
+        platform_safe_in(key, key_type, &runtime, Os::current())
     }
 
     /// The backend type.
@@ -393,6 +455,13 @@ impl NativeKey {
     pub fn lock_key(&self) -> NativeKey {
         match &self.legacy {
             Some(legacy_key) => NativeKey::legacy_semaphore(legacy_key, self.key_type),
+            // Windows has one namespace for mappings and semaphores, so Qt
+            // names the lock `<native key cut to 255 UTF-16 units>_sem`.
+            None if self.key_type == KeyType::Windows && !self.native.is_empty() => {
+                let name =
+                    crate::sys::windows_names::native_lock_name(&crate::sys::windows_names::WinName::new(&self.native));
+                NativeKey::new(name.to_string_lossy(), KeyType::Windows)
+            }
             None => self.clone(),
         }
     }
@@ -561,17 +630,26 @@ pub(crate) fn legacy_name(key: &str, purpose: Purpose) -> String {
 }
 
 /// The legacy native key, given the temporary directory System V key files
-/// live in (pure).
-pub(crate) fn legacy_in(key: &str, key_type: KeyType, purpose: Purpose, temp_dir: &str) -> NativeKey {
+/// live in and the system whose rules apply (pure).
+///
+/// On Apple systems a POSIX legacy key is `/` + the first 29 hex digits of
+/// the SHA-1, for the segment and its lock alike (the two live in separate
+/// namespaces there), because the prefix, letters and whole hash do not fit
+/// in Apple's 30 usable bytes; a sandboxed process uses the key unchanged.
+pub(crate) fn legacy_in(key: &str, key_type: KeyType, purpose: Purpose, temp_dir: &str, os: Os) -> NativeKey {
     if key.is_empty() {
         // As Qt: an empty key is a null key; every operation refuses it.
         return NativeKey { key_type, native: String::new(), legacy: None };
     }
-    let name = legacy_name(key, purpose);
-    let native = match key_type {
-        KeyType::SystemV { .. } => format!("{temp_dir}/{name}"),
-        KeyType::PosixRealtime => format!("/{name}"),
-        KeyType::Windows => name,
+    let native = match (key_type, os) {
+        (KeyType::PosixRealtime, Os::Darwin { sandboxed: true }) => key.to_string(),
+        (KeyType::PosixRealtime, Os::Darwin { sandboxed: false }) => {
+            let hex = sha1_hex(key.as_bytes());
+            format!("/{}", &hex[..DARWIN_SHM_NAME_MAX - 1])
+        }
+        (KeyType::SystemV { .. }, _) => format!("{temp_dir}/{}", legacy_name(key, purpose)),
+        (KeyType::PosixRealtime, _) => format!("/{}", legacy_name(key, purpose)),
+        (KeyType::Windows, _) => legacy_name(key, purpose),
     };
     NativeKey { key_type, native, legacy: Some(key.to_string()) }
 }
@@ -581,23 +659,46 @@ fn legacy(key: &str, key_type: KeyType, purpose: Purpose) -> NativeKey {
         KeyType::SystemV { .. } if !key.is_empty() => env::temp_dir(),
         _ => String::new(),
     };
-    legacy_in(key, key_type, purpose, &dir)
+    legacy_in(key, key_type, purpose, &dir, Os::current())
 }
 
-/// Qt's `platformSafeKey`, given the runtime directory (pure).
-pub(crate) fn platform_safe_in(key: &str, key_type: KeyType, runtime_dir: &str) -> NativeKey {
+/// Qt's `platformSafeKey` for a shared memory segment, given the runtime
+/// directory and the system whose rules apply (pure).
+pub(crate) fn platform_safe_in(key: &str, key_type: KeyType, runtime_dir: &str, os: Os) -> NativeKey {
     if key.is_empty() {
         // As Qt 6: an empty key stays empty (and every operation then
         // refuses it with KeyError) rather than naming `/` or a directory.
         return NativeKey::new(String::new(), key_type);
     }
     let native = match key_type {
-        KeyType::PosixRealtime => format!("/{key}"),
+        KeyType::PosixRealtime => match os {
+            // QStringView::left(SHM_NAME_MAX - 1): UTF-16 units.
+            Os::Darwin { .. } => format!("/{}", utf16_prefix(key, DARWIN_SHM_NAME_MAX - 1)),
+            _ => format!("/{key}"),
+        },
         KeyType::SystemV { .. } if key.starts_with('/') => key.to_string(),
         KeyType::SystemV { .. } => format!("{runtime_dir}/{key}"),
-        KeyType::Windows => key.to_string(),
+        KeyType::Windows => {
+            use crate::sys::windows_names::{platform_safe_name, Purpose as WinPurpose};
+            // Cut to MAX_PATH UTF-16 units; half a surrogate pair at the end
+            // cannot live in a `String` and is dropped.
+            let name = platform_safe_name(key, WinPurpose::SharedMemory);
+            char::decode_utf16(name.units().iter().copied()).filter_map(|c| c.ok()).collect()
+        }
     };
     NativeKey::new(native, key_type)
+}
+
+/// The longest prefix of `s` of at most `units` UTF-16 code units that ends
+/// on a character boundary (a character cut in half is dropped).
+fn utf16_prefix(s: &str, units: usize) -> String {
+    let mut n = 0;
+    s.chars()
+        .take_while(|c| {
+            n += c.len_utf16();
+            n <= units
+        })
+        .collect()
 }
 
 /// The temporary directory Qt 5.15 to 6.8 put System V key files in:
@@ -621,6 +722,7 @@ pub fn temp_path() -> String {
 mod tests {
     use super::*;
 
+    #[cfg(unix)]
     fn with_tmpdir<R>(value: Option<&str>, f: impl FnOnce() -> R) -> R {
         static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
@@ -645,6 +747,7 @@ mod tests {
         ("Grüße 123", "Gre2f2f9a16f09d24d0123ee6e6fbf928154a836916"),
     ];
 
+    #[cfg(unix)] // System V key files in /tmp
     #[test]
     fn legacy_vectors_system_v() {
         with_tmpdir(None, || {
@@ -668,6 +771,7 @@ mod tests {
         }
     }
 
+    #[cfg(unix)]
     #[test]
     fn tmpdir_rules() {
         let tail = "mysharedmemoryd3faa70b96e6c94a96cbd5270f2f9f4a8f14fdcd";
@@ -700,6 +804,7 @@ mod tests {
         assert_eq!(k.to_string(), "posix:");
     }
 
+    #[cfg(unix)] // System V key files in /tmp
     #[test]
     fn text_form_vectors() {
         with_tmpdir(None, || {
@@ -795,6 +900,94 @@ mod tests {
         ] {
             assert!(NativeKey::from_string(bad).is_err(), "{bad:?} should be invalid");
         }
+    }
+
+    #[test]
+    fn darwin_legacy_posix_keys_are_29_hex_digits() {
+        // Qt on Apple, outside the sandbox: `/` + the first 29 hex digits of
+        // the SHA-1, no prefix, no letters; the segment and its lock alike.
+        let darwin = Os::Darwin { sandboxed: false };
+        for (key, tail) in VECTORS {
+            let hex = &tail[tail.len() - 40..];
+            for purpose in [Purpose::SharedMemory, Purpose::Semaphore] {
+                let k = legacy_in(key, KeyType::PosixRealtime, purpose, "/tmp", darwin);
+                assert_eq!(k.native_key(), format!("/{}", &hex[..29]), "{key}");
+                assert_eq!(k.native_key().len(), DARWIN_SHM_NAME_MAX);
+                assert_eq!(k.legacy_key(), Some(*key));
+            }
+        }
+        let k = legacy_in("SharedMemoryExample", KeyType::PosixRealtime, Purpose::SharedMemory, "", darwin);
+        assert_eq!(k.native_key(), "/239c304753a51ce3617c8aac22ef1");
+        assert_eq!(k.to_string(), "posix:/239c304753a51ce3617c8aac22ef1?legacyKey=SharedMemoryExample");
+        assert_eq!(NativeKey::from_string(&k.to_string()).unwrap(), k);
+        // Sandboxed: the key itself.
+        let k = legacy_in("group.id/x", KeyType::PosixRealtime, Purpose::Semaphore, "", Os::Darwin { sandboxed: true });
+        assert_eq!((k.native_key(), k.legacy_key()), ("group.id/x", Some("group.id/x")));
+        // System V keys are derived as on Linux (key files in the temp dir).
+        let k = legacy_in("SharedMemoryExample", KeyType::SYSTEM_V, Purpose::SharedMemory, "/private/tmp", darwin);
+        assert_eq!(
+            k.native_key(),
+            "/private/tmp/qipc_sharedmemory_SharedMemoryExample239c304753a51ce3617c8aac22ef1d963b31c7c5"
+        );
+        // Empty stays empty.
+        assert!(legacy_in("", KeyType::PosixRealtime, Purpose::SharedMemory, "", darwin).is_empty());
+        // And Linux is unchanged.
+        let k = legacy_in("SharedMemoryExample", KeyType::PosixRealtime, Purpose::SharedMemory, "", Os::Unix);
+        assert_eq!(k.native_key(), "/qipc_sharedmemory_SharedMemoryExample239c304753a51ce3617c8aac22ef1d963b31c7c5");
+    }
+
+    #[test]
+    fn darwin_platform_safe_posix_keys_are_cut_to_29_units() {
+        let darwin = Os::Darwin { sandboxed: false };
+        let k = |key: &str| platform_safe_in(key, KeyType::PosixRealtime, "", darwin).native_key().to_string();
+        assert_eq!(k("short"), "/short");
+        assert_eq!(k(&"a".repeat(40)), format!("/{}", "a".repeat(29)));
+        assert_eq!(k(&"a".repeat(29)).len(), 30);
+        // Units, not bytes: 29 'ü' stay whole (58 bytes).
+        assert_eq!(k(&"ü".repeat(40)), format!("/{}", "ü".repeat(29)));
+        // A character outside the BMP that the cut would halve is dropped.
+        assert_eq!(k(&format!("{}\u{1F600}", "b".repeat(28))), format!("/{}", "b".repeat(28)));
+        assert_eq!(k(""), "");
+        assert_eq!(platform_safe_in("x", KeyType::PosixRealtime, "", Os::Unix).native_key(), "/x");
+    }
+
+    #[test]
+    fn windows_keys() {
+        // Legacy: no directory, no slash; Qt 5 and 6 print these names.
+        let shm = legacy_in("SomeKey", KeyType::Windows, Purpose::SharedMemory, "", Os::Windows);
+        assert_eq!(shm.native_key(), "qipc_sharedmemory_SomeKeybf5cd77691581e6a59f8e3306703cfeccb6e3849");
+        assert_eq!(shm.to_string(), format!("windows:{}?legacyKey=SomeKey", shm.native_key()));
+        assert_eq!(shm.lock_key().native_key(), "qipc_systemsem_SomeKeybf5cd77691581e6a59f8e3306703cfeccb6e3849");
+        // Qt 6.12 printed `?legacyKey=%25` and `?legacyKey=Local\x` (backslash kept).
+        for key in ["%", "Local\\x", "Grüße 123", "/", "a&b=c"] {
+            let k = legacy_in(key, KeyType::Windows, Purpose::SharedMemory, "", Os::Windows);
+            assert_eq!(NativeKey::from_string(&k.to_string()).unwrap(), k, "{key}");
+        }
+        assert!(legacy_in("%", KeyType::Windows, Purpose::SharedMemory, "", Os::Windows)
+            .to_string()
+            .ends_with("?legacyKey=%25"));
+        assert!(legacy_in("Local\\x", KeyType::Windows, Purpose::SharedMemory, "", Os::Windows)
+            .to_string()
+            .ends_with("?legacyKey=Local\\x"));
+        // Native keys print as `windows:<name>` and parse back.
+        for (native, text) in [("SomeKey", "windows:SomeKey"), ("%", "windows:%25"), ("Local\\x", "windows:Local\\x")] {
+            let k = NativeKey::new(native, KeyType::Windows);
+            assert_eq!(k.to_string(), text);
+            assert_eq!(NativeKey::from_string(text).unwrap(), k);
+        }
+        assert_eq!(NativeKey::new("", KeyType::Windows).to_string(), "windows:");
+        // Qt 6's lock of a native key: cut to 255 units, then `_sem`.
+        assert_eq!(NativeKey::new("MyKey", KeyType::Windows).lock_key().native_key(), "MyKey_sem");
+        let long = NativeKey::new("e".repeat(300), KeyType::Windows).lock_key();
+        assert_eq!(long.native_key(), format!("{}_sem", "e".repeat(255)));
+        // platformSafeKey on Windows.
+        let ps = |k: &str| platform_safe_in(k, KeyType::Windows, "", Os::Windows).native_key().to_string();
+        assert_eq!(ps("SomeKey"), "shm_SomeKey");
+        assert_eq!(ps("Local\\x"), "Local\\shm_x");
+        assert_eq!(ps("Global\\x"), "Global\\shm_x");
+        assert_eq!(ps(&"a".repeat(300)), format!("shm_{}", "a".repeat(256)));
+        assert_eq!(ps(&format!("{}\u{1F600}", "d".repeat(255))), format!("shm_{}", "d".repeat(255)));
+        assert_eq!(ps(""), "");
     }
 
     #[test]

@@ -83,8 +83,10 @@ impl<'a> SharedMemoryGuard<'a> {
 
     /// True if the previous holder of the lock was killed while holding it
     /// and its lock was recovered for this one: the data may be half
-    /// written. (Reported for POSIX locks on semaphores qipc created; the
-    /// kernel releases a dead System V holder's lock without saying so.)
+    /// written. (Reported for POSIX locks on semaphores qipc created on
+    /// Linux; the kernel releases a dead System V holder's lock without
+    /// saying so; on Windows and for macOS POSIX keys a dead holder keeps
+    /// the lock, so this is never true there.)
     pub fn previous_holder_died(&self) -> bool {
         self.holder_died
     }

@@ -99,6 +99,13 @@ use crate::{
 /// is ever removed while a process is attached, forked children included.
 /// The rules in full, for every interleaving, are in the README.
 ///
+/// On Windows the kernel keeps the lifetime: a segment lives while any
+/// process (qipc or Qt) has a handle to it and goes with the last one, so a
+/// crash leaves nothing behind, there is never an orphan to replace, and
+/// [`remove`](SharedMemory::remove) cannot remove anything. A lock holder
+/// that dies keeps the lock taken (Windows semaphores have no owner): use
+/// the `_timeout` variants where that can happen.
+///
 /// # Example
 /// ```no_run
 /// use qipc::{AccessMode, Opened, SharedMemory};
@@ -159,15 +166,20 @@ fn thread_tag() -> u64 {
     TAG.with(|t| *t)
 }
 
-/// How long dropping a handle waits for a POSIX lock before giving up the
-/// clean-up (the segment then stays for `create` or `qipc gc` to reclaim).
-const DROP_POSIX_LOCK_WAIT: Duration = Duration::from_secs(10);
+/// How long dropping a handle waits for a POSIX or Windows lock before
+/// giving up the clean-up: a POSIX segment then stays for `create` or
+/// `qipc gc` to reclaim; a Windows segment's handles are closed without the
+/// lock, which only gives up this process's reference.
+const DROP_LOCK_WAIT: Duration = Duration::from_secs(10);
 
 impl SharedMemory {
-    /// A segment named by a legacy key, as `QSharedMemory(key)` on Linux:
-    /// the native key is [`NativeKey::legacy_shared_memory`]`(key,
+    /// A segment named by a legacy key, as `QSharedMemory(key)`: the native
+    /// key is [`NativeKey::legacy_shared_memory`]`(key,
     /// KeyType::LEGACY_DEFAULT)` and the lock is the `qipc_systemsem_`
-    /// semaphore that Qt 5 and Qt 6 use for the same key. Nothing is
+    /// semaphore that Qt 5 and Qt 6 use for the same key (on Linux and
+    /// macOS a System V key file in the temporary directory; on Windows the
+    /// file mapping `qipc_sharedmemory_<letters><sha1>` and the semaphore
+    /// `qipc_systemsem_<letters><sha1>`). Nothing is
     /// created or opened yet. An empty key is refused by every operation
     /// with [`ErrorKind::KeyError`], as in Qt.
     ///
@@ -203,8 +215,15 @@ impl SharedMemory {
         self.attached.is_some()
     }
 
-    /// The size in bytes of the attached segment: exactly the size it was
-    /// created with (not rounded up to a page). Zero when not attached.
+    /// The size in bytes of the attached segment. Zero when not attached.
+    ///
+    /// On Linux and macOS it is exactly the size the segment was created
+    /// with. On Windows it is that size rounded up to whole pages (4096
+    /// bytes), for the creator and every attacher alike, as Qt reports it:
+    /// Windows keeps no exact size that another process could read, and a
+    /// creator that reported more exactly than its peers would make two
+    /// handles on one segment disagree. The extra bytes are real memory,
+    /// zeroed at creation, and [`SharedMemoryGuard::len`] is the same size.
     pub fn size(&self) -> usize {
         self.attached.as_ref().map_or(0, |a| a.segment.mapping().len())
     }
@@ -244,11 +263,12 @@ impl SharedMemory {
     /// [`create`](SharedMemory::create) with [`CreateOptions`].
     ///
     /// # Errors
-    /// As [`create`](SharedMemory::create).
+    /// As [`create`](SharedMemory::create); a time-out of
+    /// [`CreateOptions::lock_timeout`] is [`ErrorKind::LockError`].
     pub fn create_with(&mut self, size: usize, mode: AccessMode, options: &CreateOptions) -> Result<()> {
         self.check_detached(Operation::Create)?;
         check_size(size)?;
-        let (segment, created) = backend::create(&self.key, &options.params(size, mode), Deadline::Never)?;
+        let (segment, created) = backend::create(&self.key, &options.params(size, mode), options.deadline())?;
         self.huge = created.huge.into();
         self.attached = Some(Attached::new(segment, mode));
         Ok(())
@@ -273,7 +293,7 @@ impl SharedMemory {
     pub fn open_or_create_with(&mut self, size: usize, mode: AccessMode, options: &CreateOptions) -> Result<Opened> {
         self.check_detached(Operation::Create)?;
         check_size(size)?;
-        let (segment, opened) = backend::open_or_create(&self.key, &options.params(size, mode), Deadline::Never)?;
+        let (segment, opened) = backend::open_or_create(&self.key, &options.params(size, mode), options.deadline())?;
         let opened = match opened {
             backend::Opened::Created(created) => {
                 self.huge = created.huge.into();
@@ -328,6 +348,16 @@ impl SharedMemory {
     #[doc(alias = "shmdt")]
     pub fn detach(&mut self) -> Result<()> {
         self.detach_with(Deadline::Never).map(drop)
+    }
+
+    /// [`detach`](SharedMemory::detach), waiting at most `timeout` for the
+    /// lock that detach takes (Qt waits without limit). On a time-out the
+    /// handle stays attached; dropping it then lets go without the lock.
+    ///
+    /// # Errors
+    /// As [`detach`](SharedMemory::detach); a time-out is [`ErrorKind::LockError`].
+    pub fn detach_timeout(&mut self, timeout: Duration) -> Result<()> {
+        self.detach_with(Deadline::after(timeout)).map(drop)
     }
 
     fn detach_with(&mut self, deadline: Deadline) -> Result<backend::Detached> {
@@ -441,6 +471,12 @@ impl SharedMemory {
     /// segment nobody is attached to) or `qipc gc` (which removes only what
     /// nobody uses) are safer.
     ///
+    /// On Windows nothing can be removed by name: the kernel frees a segment
+    /// and its lock when the last process holding them closes its handles
+    /// (or ends), and a crash leaves nothing behind. There `remove` removes
+    /// nothing and returns whether a segment exists for the key, that is,
+    /// whether some process still holds it.
+    ///
     /// # Errors
     /// [`ErrorKind::PermissionDenied`] if an object belongs to another user;
     /// [`ErrorKind::KeyError`] for an empty or bad key.
@@ -474,12 +510,14 @@ impl Drop for SharedMemory {
         if self.attached.is_none() {
             return;
         }
-        // Errors cannot be reported from drop. A POSIX lock could be held
-        // by a Qt process forever: wait a bounded time, then unmap without
-        // the clean-up (the segment is reclaimed later, as after a crash).
+        // Errors cannot be reported from drop. A POSIX or Windows lock
+        // could be held forever (by a Qt process, or a dead holder on
+        // Windows): wait a bounded time, then unmap without the clean-up
+        // (POSIX: the segment is reclaimed later, as after a crash; Windows:
+        // closing the handles is all a detach does anyway).
         let deadline = match self.key.key_type() {
-            KeyType::PosixRealtime => Deadline::after(DROP_POSIX_LOCK_WAIT),
-            _ => Deadline::Never,
+            KeyType::PosixRealtime | KeyType::Windows => Deadline::after(DROP_LOCK_WAIT),
+            KeyType::SystemV { .. } => Deadline::Never,
         };
         if self.detach_with(deadline).is_err() {
             self.attached = None;

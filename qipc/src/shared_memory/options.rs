@@ -2,7 +2,12 @@
 
 #![forbid(unsafe_code)]
 
-use crate::backend::{CreateParams, HugeOutcome};
+use std::time::Duration;
+
+use crate::{
+    backend::{CreateParams, HugeOutcome},
+    sys::Deadline,
+};
 
 /// How a segment is mapped, as `QSharedMemory::AccessMode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
@@ -36,11 +41,19 @@ pub struct CreateOptions {
     reclaim_orphan: bool,
     mode: Option<u32>,
     group: Option<u32>,
+    lock_timeout: Option<Duration>,
 }
 
 impl Default for CreateOptions {
     fn default() -> CreateOptions {
-        CreateOptions { populate: false, huge_pages: false, reclaim_orphan: true, mode: None, group: None }
+        CreateOptions {
+            populate: false,
+            huge_pages: false,
+            reclaim_orphan: true,
+            mode: None,
+            group: None,
+            lock_timeout: None,
+        }
     }
 }
 
@@ -61,6 +74,9 @@ impl CreateOptions {
     /// Whether a segment nobody is attached to may be replaced (the default).
     /// The check is made under the lock, where no other process can be
     /// attaching; it is what Qt programs do by hand with attach-then-detach.
+    ///
+    /// Windows has no orphans (the kernel frees a segment with its last
+    /// handle), so there it changes nothing.
     pub fn reclaim_orphan(mut self, yes: bool) -> CreateOptions {
         self.reclaim_orphan = yes;
         self
@@ -70,6 +86,9 @@ impl CreateOptions {
     /// umask does not apply); Qt always uses 0600 less the umask. Those who
     /// may read the segment may also take its lock. Example: `0o660` for a
     /// service and the members of its group.
+    ///
+    /// Unix only: ignored on Windows, whose objects get the default security
+    /// of the creating process, as Qt's.
     pub fn mode(mut self, mode: u32) -> CreateOptions {
         self.mode = Some(mode & 0o777);
         self
@@ -78,6 +97,8 @@ impl CreateOptions {
     /// The group (a gid) to give the segment and its lock, for use with
     /// [`mode`](CreateOptions::mode) `0o660`. The creating process must
     /// belong to it (or be privileged).
+    ///
+    /// Unix only: ignored on Windows.
     pub fn group(mut self, gid: u32) -> CreateOptions {
         self.group = Some(gid);
         self
@@ -86,6 +107,8 @@ impl CreateOptions {
     /// Pre-fault every page at create time (`MADV_POPULATE_WRITE`), so the
     /// first write into a large fresh segment runs at memory speed instead
     /// of taking one page fault per 4 KiB.
+    ///
+    /// Linux only: ignored elsewhere.
     pub fn populate(mut self, yes: bool) -> CreateOptions {
         self.populate = yes;
         self
@@ -100,9 +123,25 @@ impl CreateOptions {
     /// POSIX: transparent huge pages if `/dev/shm` is mounted with `huge=`
     /// `advise`, `always` or `within_size`. Qt attaches such segments
     /// normally.
+    ///
+    /// Linux only: elsewhere [`HugePages::Unavailable`] says so.
     pub fn huge_pages(mut self, yes: bool) -> CreateOptions {
         self.huge_pages = yes;
         self
+    }
+
+    /// Wait at most `timeout` for the lock that create takes (Qt waits
+    /// without limit); a time-out is a
+    /// [`LockError`](crate::ErrorKind::LockError). Useful where a lock
+    /// holder may have died without giving the lock back (Windows, or a Qt
+    /// process holding a POSIX lock).
+    pub fn lock_timeout(mut self, timeout: Duration) -> CreateOptions {
+        self.lock_timeout = Some(timeout);
+        self
+    }
+
+    pub(crate) fn deadline(&self) -> Deadline {
+        self.lock_timeout.map_or(Deadline::Never, Deadline::after)
     }
 
     pub(crate) fn params(&self, size: usize, mode: AccessMode) -> CreateParams {

@@ -5,6 +5,8 @@ use std::io;
 
 #[cfg(target_os = "linux")]
 pub(crate) use libc::ENOTRECOVERABLE;
+// Some are used only by the Linux backends and the inspector.
+#[cfg_attr(not(target_os = "linux"), allow(unused_imports))]
 pub(crate) use libc::{
     EACCES, EDEADLK, EEXIST, EFBIG, EIDRM, EINVAL, ELOOP, EMFILE, ENAMETOOLONG, ENFILE, ENOENT, ENOMEM, ENOSPC,
     ENOTDIR, EOPNOTSUPP, EOVERFLOW, EPERM, ERANGE,

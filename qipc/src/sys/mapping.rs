@@ -8,7 +8,9 @@
 //! promise the compiler that they do not change. Bytes move in and out by
 //! copies through raw pointers; slices exist only behind `unsafe fn`.
 
-use std::{io, ptr::NonNull};
+#[cfg(unix)]
+use std::io;
+use std::ptr::NonNull;
 
 /// How the mapping was made, so that `Drop` undoes it the same way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +90,17 @@ impl Mapping {
     #[cfg(windows)]
     pub(crate) unsafe fn from_view(ptr: NonNull<u8>, len: usize, writable: bool) -> Mapping {
         Mapping { ptr, len, writable, kind: Kind::View }
+    }
+
+    /// Takes ownership of a view from [`super::windows`]; its length is the
+    /// view's, whole pages.
+    #[cfg(windows)]
+    pub(crate) fn from_windows_view(view: super::windows::View, writable: bool) -> Mapping {
+        let (ptr, len) = view.into_raw();
+        // SAFETY: `into_raw` hands over a live MapViewOfFile view of `len`
+        // bytes that nothing else unmaps any more; the caller mapped it
+        // writable exactly if `writable` (it passes the access it mapped with).
+        unsafe { Mapping::from_view(ptr, len, writable) }
     }
 
     /// The segment's size in bytes.
@@ -195,13 +208,13 @@ impl Mapping {
     }
 
     /// Pre-faulting is a Linux feature.
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(all(unix, not(target_os = "linux")))]
     pub(crate) fn populate_write(&self) -> io::Result<()> {
         Err(io::Error::from(io::ErrorKind::Unsupported))
     }
 
     /// Transparent huge pages are a Linux feature.
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(all(unix, not(target_os = "linux")))]
     pub(crate) fn advise_huge_pages(&self) -> io::Result<()> {
         Err(io::Error::from(io::ErrorKind::Unsupported))
     }

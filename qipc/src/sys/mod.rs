@@ -15,9 +15,17 @@
 //! - [`posix`]: POSIX shared memory objects (`shm_open`, `posix_fallocate`);
 //! - [`semfile`]: named POSIX semaphores in glibc's `/dev/shm/sem.*` layout,
 //!   mapped by qipc itself, with the robust gate that qipc's locks add;
+//! - [`darwin_sem`]: its Darwin counterpart, `sem_open` semaphores (kernel
+//!   objects without files: no identity, no gate), Apple systems only;
 //! - [`fork`]: tells a forked child from its parent;
-//! - [`proc`]: read-only scans of `/proc` for the inspector.
+//! - [`proc`]: read-only scans of `/proc` for the inspector;
+//! - [`windows`]: the Win32 calls behind Qt's Windows objects (file
+//!   mappings, views, semaphores), Windows only;
+//! - [`windows_names`]: Qt's Windows object names and error tables, pure
+//!   and compiled everywhere so that their tests run on Linux too.
 
+#[cfg(target_vendor = "apple")]
+pub(crate) mod darwin_sem;
 #[cfg(unix)]
 pub(crate) mod errno;
 pub(crate) mod fork;
@@ -32,6 +40,11 @@ pub(crate) mod semfile;
 pub(crate) mod sysv;
 #[cfg(unix)]
 pub(crate) mod unix;
+#[cfg(windows)]
+pub(crate) mod windows;
+// Pure functions; on Unix only their tests use them.
+#[cfg_attr(not(windows), allow(dead_code))]
+pub(crate) mod windows_names;
 
 pub(crate) use mapping::Mapping;
 
@@ -70,11 +83,13 @@ impl Deadline {
     }
 
     /// True once no time is left.
+    #[cfg_attr(windows, allow(dead_code))]
     pub(crate) fn passed(self) -> bool {
         self.remaining() == Some(Duration::ZERO)
     }
 
     /// The earlier of this deadline and `limit` from now.
+    #[cfg_attr(windows, allow(dead_code))]
     pub(crate) fn capped(self, limit: Duration) -> Deadline {
         let cap = Deadline::after(limit);
         match (self, cap) {
@@ -86,8 +101,19 @@ impl Deadline {
     }
 }
 
+/// One pause of a polling wait (where the system has no timed wait): 1 ms
+/// at first, growing to 10 ms, never past `deadline`. `slept` is the
+/// total so far.
+#[cfg(all(unix, not(target_os = "linux")))]
+pub(crate) fn poll_pause(deadline: Deadline, slept: &mut Duration) {
+    let slice = (*slept / 4).clamp(Duration::from_millis(1), Duration::from_millis(10));
+    let slice = deadline.remaining().map_or(slice, |left| slice.min(left));
+    std::thread::sleep(slice);
+    *slept += slice;
+}
+
 /// Converts a duration to a `timespec`, saturating instead of overflowing.
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 pub(crate) fn timespec(d: Duration) -> libc::timespec {
     libc::timespec {
         tv_sec: libc::time_t::try_from(d.as_secs()).unwrap_or(libc::time_t::MAX),
@@ -111,6 +137,7 @@ mod tests {
         assert_eq!(Deadline::Now.capped(Duration::from_secs(1)), Deadline::Now);
     }
 
+    #[cfg(target_os = "linux")]
     #[test]
     fn timespec_saturates() {
         let ts = timespec(Duration::MAX);

@@ -21,7 +21,7 @@ pub(crate) fn shm_open(name: &str, write: bool, create: Create, mode: u32) -> io
     }
     // SAFETY: `c` is a valid NUL-terminated name; the mode is passed as the
     // variadic argument shm_open expects with O_CREAT.
-    let fd = cvt(unsafe { libc::shm_open(c.as_ptr(), flags, mode as libc::mode_t) })?;
+    let fd = cvt(unsafe { libc::shm_open(c.as_ptr(), flags, mode as libc::c_uint) })?;
     // SAFETY: shm_open returned a new descriptor that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
@@ -47,12 +47,6 @@ pub(crate) fn fallocate(fd: BorrowedFd<'_>, len: u64) -> io::Result<()> {
             e => return Err(io::Error::from_raw_os_error(e)),
         }
     }
-}
-
-/// `posix_fallocate` is not available for shared memory objects here.
-#[cfg(not(target_os = "linux"))]
-pub(crate) fn fallocate(_fd: BorrowedFd<'_>, _len: u64) -> io::Result<()> {
-    Err(io::Error::from_raw_os_error(libc::EOPNOTSUPP))
 }
 
 /// `mmap(NULL, len, PROT_READ [| PROT_WRITE], MAP_SHARED, fd, 0)` as an
@@ -84,7 +78,10 @@ mod tests {
         let name = format!("/qipc-unit-posix-{}", std::process::id());
         let fd = shm_open(&name, true, Create::Exclusive, 0o600).unwrap();
         assert_eq!(shm_open(&name, true, Create::Exclusive, 0o600).unwrap_err().raw_os_error(), Some(libc::EEXIST));
+        #[cfg(target_os = "linux")]
         fallocate(fd.as_fd(), 8192).unwrap();
+        #[cfg(not(target_os = "linux"))]
+        crate::sys::unix::ftruncate(fd.as_fd(), 8192).unwrap();
         let m = map(fd.as_fd(), 8192, true).unwrap();
         m.write(8188, b"tail").unwrap();
         let ro = map(shm_open(&name, false, Create::No, 0).unwrap().as_fd(), 8192, false).unwrap();

@@ -44,9 +44,16 @@ pub(crate) fn shm_open(key: Key, perm: u32) -> io::Result<ShmId> {
 
 /// `shmget(key, size, IPC_CREAT | IPC_EXCL | perm [| SHM_HUGETLB])`.
 pub(crate) fn shm_create(key: Key, size: usize, perm: u32, hugetlb: bool) -> io::Result<ShmId> {
+    #[allow(unused_mut)]
     let mut flags = libc::IPC_CREAT | libc::IPC_EXCL | perm as libc::c_int;
     if hugetlb {
-        flags |= libc::SHM_HUGETLB;
+        #[cfg(target_os = "linux")]
+        {
+            flags |= libc::SHM_HUGETLB;
+        }
+        // Huge System V pages are a Linux feature.
+        #[cfg(not(target_os = "linux"))]
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
     // SAFETY: shmget takes plain values.
     cvt(unsafe { libc::shmget(key.0, size, flags) }).map(ShmId)
@@ -89,6 +96,7 @@ pub(crate) struct ShmStat {
 }
 
 /// `shmctl(id, IPC_STAT)`.
+#[allow(clippy::unnecessary_cast)] // the field types differ between targets
 pub(crate) fn shm_stat(id: ShmId) -> io::Result<ShmStat> {
     /// `SHM_DEST` from <linux/shm.h>: the segment is marked for destruction.
     const SHM_DEST: u32 = 0o1000;
@@ -99,7 +107,7 @@ pub(crate) fn shm_stat(id: ShmId) -> io::Result<ShmStat> {
     let ds = unsafe { ds.assume_init() };
     let mode = u32::from(ds.shm_perm.mode);
     Ok(ShmStat {
-        key: Key(ds.shm_perm.__key),
+        key: Key(ipc_key(&ds.shm_perm)),
         size: ds.shm_segsz,
         nattch: ds.shm_nattch as u64,
         uid: ds.shm_perm.uid,
@@ -108,6 +116,7 @@ pub(crate) fn shm_stat(id: ShmId) -> io::Result<ShmStat> {
         removed: mode & SHM_DEST != 0,
         cpid: ds.shm_cpid,
         lpid: ds.shm_lpid,
+        #[allow(clippy::unnecessary_cast)] // time_t differs between platforms
         ctime: ds.shm_ctime as i64,
     })
 }
@@ -169,6 +178,7 @@ pub(crate) fn sem_getzcnt(id: SemId) -> io::Result<i32> {
 }
 
 /// `semctl(id, 0, GETPID)`: the last process to operate on it.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))] // used by the Linux backends and the inspector
 pub(crate) fn sem_getpid(id: SemId) -> io::Result<i32> {
     // SAFETY: GETPID takes no fourth argument.
     cvt(unsafe { libc::semctl(id.0, 0, libc::GETPID) })
@@ -195,10 +205,12 @@ pub(crate) fn sem_stat(id: SemId) -> io::Result<SemStat> {
     // SAFETY: IPC_STAT succeeded and filled `ds` (zeroed before).
     let ds = unsafe { ds.assume_init() };
     Ok(SemStat {
-        key: Key(ds.sem_perm.__key),
+        key: Key(ipc_key(&ds.sem_perm)),
         uid: ds.sem_perm.uid,
         mode: u32::from(ds.sem_perm.mode) & 0o777,
+        #[allow(clippy::unnecessary_cast)] // time_t differs between platforms
         otime: ds.sem_otime as i64,
+        #[allow(clippy::unnecessary_cast)] // time_t differs between platforms
         ctime: ds.sem_ctime as i64,
     })
 }
@@ -209,9 +221,23 @@ pub(crate) fn sem_remove(id: SemId) -> io::Result<()> {
     cvt(unsafe { libc::semctl(id.0, 0, libc::IPC_RMID) }).map(drop)
 }
 
+/// The key an `ipc_perm` records (glibc calls the field `__key`, Apple `_key`).
+fn ipc_key(perm: &libc::ipc_perm) -> libc::key_t {
+    #[cfg(target_vendor = "apple")]
+    {
+        perm._key
+    }
+    #[cfg(not(target_vendor = "apple"))]
+    {
+        perm.__key
+    }
+}
+
 /// One `semop` on semaphore 0, adding `delta`, with `SEM_UNDO` if `undo`.
-/// Waits until `deadline` (with `semtimedop`), retrying `EINTR` with the
-/// time left. Returns `Ok(false)` if the deadline passed first.
+/// Waits until `deadline` (with `semtimedop` on Linux; elsewhere, which has
+/// no `semtimedop`, by polling with `IPC_NOWAIT` in sleeps of 1 to 10 ms),
+/// retrying `EINTR` with the time left. Returns `Ok(false)` if the deadline
+/// passed first.
 ///
 /// The uncontended case, which every lock and unlock takes, is one inline
 /// `semop`, as short as Qt's; waiting and time-outs live in a cold function.
@@ -239,9 +265,12 @@ fn semop_slow(id: SemId, delta: i16, undo: bool, deadline: Deadline) -> io::Resu
     if deadline == Deadline::Now {
         flags |= libc::IPC_NOWAIT as libc::c_short;
     }
+    #[cfg(not(target_os = "linux"))]
+    let mut slept = std::time::Duration::ZERO;
     loop {
         let mut op = libc::sembuf { sem_num: 0, sem_op: delta, sem_flg: flags };
         let rc = match deadline.remaining() {
+            #[cfg(target_os = "linux")]
             Some(left) if deadline != Deadline::Now => {
                 let ts = super::timespec(left);
                 // SAFETY: `op` and `ts` are valid for the duration of the
@@ -249,6 +278,22 @@ fn semop_slow(id: SemId, delta: i16, undo: bool, deadline: Deadline) -> io::Resu
                 // system call is made directly with its documented arguments.
                 unsafe {
                     libc::syscall(libc::SYS_semtimedop, id.0, &mut op as *mut libc::sembuf, 1usize, &ts) as libc::c_int
+                }
+            }
+            #[cfg(not(target_os = "linux"))]
+            Some(_) if deadline != Deadline::Now => {
+                op.sem_flg |= libc::IPC_NOWAIT as libc::c_short;
+                // SAFETY: `op` is valid for the duration of the call.
+                match unsafe { libc::semop(id.0, &mut op, 1) } {
+                    0 => 0,
+                    _ if io::Error::last_os_error().raw_os_error() == Some(libc::EAGAIN) => {
+                        if deadline.passed() {
+                            return Ok(false);
+                        }
+                        super::poll_pause(deadline, &mut slept);
+                        continue;
+                    }
+                    rc => rc,
                 }
             }
             // SAFETY: `op` is valid for the duration of the call.

@@ -56,6 +56,7 @@ pub(crate) struct FileStat {
 }
 
 impl From<libc::stat> for FileStat {
+    #[allow(clippy::unnecessary_cast, clippy::useless_conversion)] // the field types differ between targets
     fn from(st: libc::stat) -> FileStat {
         let file_type = match st.st_mode & libc::S_IFMT {
             libc::S_IFREG => FileType::Regular,
@@ -65,6 +66,7 @@ impl From<libc::stat> for FileStat {
         };
         FileStat {
             // Widening or same-size conversions on every supported target.
+            #[allow(clippy::unnecessary_cast)] // dev_t and ino_t differ between platforms
             id: FileId { dev: st.st_dev as u64, ino: st.st_ino as u64 },
             file_type,
             size: u64::try_from(st.st_size).unwrap_or(0),
@@ -72,6 +74,7 @@ impl From<libc::stat> for FileStat {
             gid: st.st_gid,
             mode: u32::from(st.st_mode) & 0o7777,
             nlink: st.st_nlink as u64,
+            #[allow(clippy::unnecessary_cast)] // time_t differs between platforms
             mtime: st.st_mtime as i64,
         }
     }
@@ -168,6 +171,7 @@ pub(crate) fn unlink(path: &str) -> io::Result<()> {
 /// `link(existing, new)`: gives the file `existing` a second name; fails
 /// with `EEXIST` if `new` exists. This is how a fully initialised file is
 /// published under its final name in one step.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))] // used by the Linux backends and the inspector
 pub(crate) fn link(existing: &str, new: &str) -> io::Result<()> {
     let (a, b) = (cstring(existing)?, cstring(new)?);
     // SAFETY: both are valid NUL-terminated paths.
@@ -295,11 +299,13 @@ pub(crate) fn others_have_open(fd: BorrowedFd<'_>) -> io::Result<bool> {
 
 /// Leases exist only on Linux: elsewhere nothing can be concluded.
 #[cfg(not(target_os = "linux"))]
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))] // used by the Linux backends and the inspector
 pub(crate) fn others_have_open(_fd: BorrowedFd<'_>) -> io::Result<bool> {
     Err(io::Error::from_raw_os_error(libc::ENOSYS))
 }
 
 /// True if a process with this pid exists (perhaps owned by another user).
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))] // used by the Linux backends and the inspector
 pub(crate) fn pid_alive(pid: i32) -> bool {
     if pid <= 0 {
         return false;
@@ -345,6 +351,7 @@ pub(crate) fn umask() -> u32 {
 }
 
 /// Free bytes for an unprivileged user on the file system of `path`.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))] // used by the Linux backends and the inspector
 pub(crate) fn free_bytes(path: &str) -> Option<u64> {
     let c = cstring(path).ok()?;
     let mut st = MaybeUninit::<libc::statvfs>::zeroed();
@@ -354,6 +361,7 @@ pub(crate) fn free_bytes(path: &str) -> Option<u64> {
     }
     // SAFETY: statvfs succeeded and filled `st` (zeroed before).
     let st = unsafe { st.assume_init() };
+    #[allow(clippy::unnecessary_cast)] // the statvfs fields differ between platforms
     Some((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
 }
 

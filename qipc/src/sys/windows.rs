@@ -244,6 +244,7 @@ impl FileMapping {
     }
 
     /// The handle, for calls not wrapped here.
+    #[allow(dead_code)] // for tools and tests
     pub(crate) fn handle(&self) -> &Handle {
         &self.handle
     }
@@ -291,6 +292,9 @@ unsafe impl Send for View {}
 // the memory is the caller's business (and unsafe).
 unsafe impl Sync for View {}
 
+// The backend hands views to `Mapping` (`into_mapping`); these serve the
+// tests and tools that use views directly.
+#[allow(dead_code)]
 impl View {
     /// The first byte of the view.
     pub(crate) fn as_ptr(&self) -> *mut u8 {
@@ -300,6 +304,13 @@ impl View {
     /// The view's length in bytes, whole pages (Qt's `size()`).
     pub(crate) fn len(&self) -> usize {
         self.len
+    }
+
+    /// The base address and length, for a new owner that unmaps the view
+    /// itself (`Mapping`); this `View` no longer unmaps it.
+    pub(crate) fn into_raw(self) -> (NonNull<u8>, usize) {
+        let this = ManuallyDrop::new(self);
+        (this.addr, this.len)
     }
 
     /// Unmaps the view, reporting an `UnmapViewOfFile` failure (Qt's
@@ -353,6 +364,7 @@ pub(crate) fn create_semaphore(name: &WinName, initial: i32, maximum: i32) -> io
 /// `OpenSemaphoreW(SYNCHRONIZE | SEMAPHORE_MODIFY_STATE, FALSE, name)`: an
 /// existing semaphore, or `ERROR_FILE_NOT_FOUND`. Qt never only opens (it
 /// creates if missing), but a tool that must not create one can use this.
+#[allow(dead_code)] // for tools and tests
 pub(crate) fn open_semaphore(name: &WinName) -> io::Result<Semaphore> {
     let wide = wide_name(name)?;
     // SAFETY: `wide` is a NUL-terminated UTF-16 string that outlives the call.
@@ -392,6 +404,7 @@ impl Semaphore {
     }
 
     /// Takes one count if one is free, without waiting.
+    #[allow(dead_code)] // for tools and tests
     pub(crate) fn try_wait(&self) -> io::Result<bool> {
         self.wait(Some(Duration::ZERO))
     }
@@ -413,15 +426,63 @@ impl Semaphore {
         }
     }
 
+    /// `NtQuerySemaphore(handle, SemaphoreBasicInformation)`: the current
+    /// count and the maximum, read without changing the count (Win32 has no
+    /// call for this; ntdll's is what Windows' own tools use, and Wine has
+    /// it). The handle must have `SEMAPHORE_QUERY_STATE`, which
+    /// `CreateSemaphoreW` handles have (all access) and
+    /// [`open_semaphore`]'s do not.
+    pub(crate) fn query(&self) -> io::Result<(i32, i32)> {
+        let mut info = SemaphoreBasicInformation { current: 0, maximum: 0 };
+        let mut written = 0u32;
+        // SAFETY: the handle is an open semaphore handle owned by `self`;
+        // `info` is a valid, writable SEMAPHORE_BASIC_INFORMATION of the
+        // size passed, and `written` a valid out pointer.
+        let status = unsafe {
+            NtQuerySemaphore(
+                self.handle.as_raw(),
+                SEMAPHORE_BASIC_INFORMATION_CLASS,
+                (&mut info as *mut SemaphoreBasicInformation).cast(),
+                mem::size_of::<SemaphoreBasicInformation>() as u32,
+                &mut written,
+            )
+        };
+        if status < 0 {
+            // SAFETY: RtlNtStatusToDosError only maps a number to a number.
+            let code = unsafe { RtlNtStatusToDosError(status) };
+            return Err(io::Error::from_raw_os_error(code as i32));
+        }
+        Ok((info.current, info.maximum))
+    }
+
     /// The handle, for calls not wrapped here.
+    #[allow(dead_code)] // for tools and tests
     pub(crate) fn handle(&self) -> &Handle {
         &self.handle
     }
 
     /// Closes the handle, reporting a `CloseHandle` failure.
+    #[allow(dead_code)] // for tools and tests
     pub(crate) fn close(self) -> io::Result<()> {
         self.handle.close()
     }
+}
+
+/// `SEMAPHORE_BASIC_INFORMATION` of the NT API.
+#[repr(C)]
+struct SemaphoreBasicInformation {
+    current: i32,
+    maximum: i32,
+}
+
+/// `SemaphoreBasicInformation`, the information class of `NtQuerySemaphore`.
+const SEMAPHORE_BASIC_INFORMATION_CLASS: u32 = 0;
+
+// ntdll's semaphore query, which windows-sys does not declare.
+#[link(name = "ntdll")]
+extern "system" {
+    fn NtQuerySemaphore(handle: HANDLE, class: u32, info: *mut std::ffi::c_void, len: u32, written: *mut u32) -> i32;
+    fn RtlNtStatusToDosError(status: i32) -> u32;
 }
 
 #[cfg(test)]
@@ -524,6 +585,7 @@ mod tests {
         assert_eq!(sem.release(2).unwrap(), 0);
         assert_eq!(code(&sem.release(1).unwrap_err()), codes::TOO_MANY_POSTS);
         assert!(sem.wait(None).unwrap());
+        assert_eq!(sem.query().unwrap(), (1, 2));
         let opened = open_semaphore(&name).unwrap();
         assert!(opened.try_wait().unwrap());
         assert!(!opened.try_wait().unwrap());

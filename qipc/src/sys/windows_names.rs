@@ -77,6 +77,7 @@ impl WinName {
     }
 
     /// The name with these UTF-16 units.
+    #[allow(dead_code)] // for tests and tools
     pub(crate) fn from_units(units: &[u16]) -> WinName {
         WinName(units.to_vec())
     }
@@ -87,11 +88,13 @@ impl WinName {
     }
 
     /// Whether the name is empty, which Qt treats as "no key".
+    #[allow(dead_code)] // for tests and tools
     pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
     /// The length in UTF-16 units.
+    #[allow(dead_code)] // for tests and tools
     pub(crate) fn len(&self) -> usize {
         self.0.len()
     }

@@ -183,6 +183,7 @@ impl Proc {
     }
 
     /// SIGTERM, then wait (within the deadline) for a clean exit.
+    #[cfg(unix)]
     pub fn terminate(mut self) -> (bool, String) {
         // SAFETY: plain kill(2) on our own child's pid.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
@@ -343,6 +344,7 @@ pub fn read_stdin_line() -> Option<String> {
 }
 
 /// The System V key `ftok` gives for a key file, if the file exists.
+#[cfg(unix)]
 pub fn sysv_ipc_key(path: &str, ftok_id: u8) -> Option<i32> {
     let c = std::ffi::CString::new(path).ok()?;
     // SAFETY: ftok reads a NUL-terminated path.
@@ -350,6 +352,7 @@ pub fn sysv_ipc_key(path: &str, ftok_id: u8) -> Option<i32> {
     (key != -1).then_some(key)
 }
 
+#[cfg(unix)]
 fn sysv_table_rows(table: &str, ipc_key: i32) -> Vec<Vec<String>> {
     let text = std::fs::read_to_string(format!("/proc/sysvipc/{table}")).unwrap_or_default();
     text.lines()
@@ -359,6 +362,7 @@ fn sysv_table_rows(table: &str, ipc_key: i32) -> Vec<Vec<String>> {
         .collect()
 }
 
+#[cfg(unix)]
 /// The `nattch` of the System V segment of `key`, read from
 /// `/proc/sysvipc/shm` without attaching (so it changes nothing); None if
 /// there is no key file or no segment.
@@ -369,6 +373,7 @@ pub fn sysv_shm_nattch(key: &NativeKey) -> Option<u64> {
     sysv_table_rows("shm", ipc_key).first().and_then(|cols| cols.get(6)).and_then(|n| n.parse().ok())
 }
 
+#[cfg(unix)]
 /// True if the lock semaphore of `key` exists (System V: key file and
 /// semaphore set; POSIX: `/dev/shm/sem.<name>`).
 pub fn lock_semaphore_exists(key: &NativeKey) -> bool {
@@ -384,6 +389,7 @@ pub fn lock_semaphore_exists(key: &NativeKey) -> bool {
     }
 }
 
+#[cfg(unix)]
 /// True if the segment of `key` exists, without attaching: System V via
 /// `/proc/sysvipc/shm`, POSIX via `/dev/shm`.
 pub fn segment_exists(key: &NativeKey) -> bool {

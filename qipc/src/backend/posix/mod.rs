@@ -311,6 +311,7 @@ fn finish_without_segment(lock: Lock, names: &Names) {
     let _ = if object_exists(names) { lock.release() } else { lock.retire().map(drop) };
 }
 
+#[allow(clippy::result_large_err)] // the attached segment comes back on failure (a cold path)
 pub(crate) fn detach(seg: Segment, deadline: Deadline) -> std::result::Result<Detached, (Segment, Error)> {
     const OP: Operation = Operation::Detach;
     // Our lock semaphore, validated: if it was replaced while we were
@@ -321,7 +322,7 @@ pub(crate) fn detach(seg: Segment, deadline: Deadline) -> std::result::Result<De
             if let Err(e) = seg.lock.unlock() {
                 return Err((seg, e));
             }
-            match Lock::acquire(OP, &seg.lock.path().to_string(), Some(default_lock_perm()), deadline) {
+            match Lock::acquire(OP, seg.lock.path(), Some(default_lock_perm()), deadline) {
                 Ok(Some((lock, _))) => Some(lock),
                 Ok(None) => return Err((seg, timed_out(OP))),
                 Err(e) => return Err((seg, e)),
@@ -416,20 +417,17 @@ pub(crate) fn collect(
     };
     if let Some(super::SegmentId::Posix { dev, ino }) = expect {
         let expected = FileId { dev, ino };
-        match os::shm_open(&names.name, false, Create::No, 0) {
-            Ok(probe) => {
-                let same = unix::fstat(probe.as_fd()).is_ok_and(|st| st.id == expected);
-                let unused = !unix::others_have_open(probe.as_fd()).unwrap_or(true);
-                drop(probe);
-                if !same {
-                    done.kept = Some("it was replaced since it was listed".into());
-                } else if !unused {
-                    done.kept = Some("a process has it open".into());
-                } else {
-                    done.segment_removed = unlink_if_same(&names, expected);
-                }
+        if let Ok(probe) = os::shm_open(&names.name, false, Create::No, 0) {
+            let same = unix::fstat(probe.as_fd()).is_ok_and(|st| st.id == expected);
+            let unused = !unix::others_have_open(probe.as_fd()).unwrap_or(true);
+            drop(probe);
+            if !same {
+                done.kept = Some("it was replaced since it was listed".into());
+            } else if !unused {
+                done.kept = Some("a process has it open".into());
+            } else {
+                done.segment_removed = unlink_if_same(&names, expected);
             }
-            Err(_) => {}
         }
     }
     if object_exists(&names) {

@@ -343,6 +343,7 @@ pub(crate) fn open_or_create(
     }
 }
 
+#[allow(clippy::result_large_err)] // the segment goes back to the caller, who keeps it
 pub(crate) fn detach(seg: Segment, deadline: Deadline) -> std::result::Result<Detached, (Segment, Error)> {
     match seg.lock.lock(deadline) {
         Ok(Some(_)) => {}
@@ -406,6 +407,7 @@ pub(crate) fn remove(key: &NativeKey, ftok_id: u8, deadline: Deadline) -> Result
 }
 
 /// See [`crate::backend::collect`].
+#[cfg(target_os = "linux")] // for the inspector, which is Linux-only
 pub(crate) fn collect(
     target: &super::Target,
     ftok_id: u8,
@@ -487,6 +489,7 @@ pub(crate) fn collect(
 
 /// Removes a System V segment that no key file names any more, if nobody
 /// is attached. Returns whether it did.
+#[cfg(target_os = "linux")] // for the inspector, which is Linux-only
 pub(crate) fn collect_nameless_segment(shmid: i32) -> bool {
     let id = ShmId(shmid);
     os::shm_stat(id).is_ok_and(|s| s.nattch == 0) && os::shm_remove(id).is_ok()
@@ -495,6 +498,7 @@ pub(crate) fn collect_nameless_segment(shmid: i32) -> bool {
 /// Removes a System V semaphore that no key file names any more, if it can
 /// be taken now (nobody holds it) and nobody waits for it. Returns whether
 /// it did.
+#[cfg(target_os = "linux")] // for the inspector, which is Linux-only
 pub(crate) fn collect_nameless_semaphore(semid: i32) -> bool {
     let id = crate::sys::sysv::SemId(semid);
     if !os::semop(id, -1, true, Deadline::Now).unwrap_or(false) {
