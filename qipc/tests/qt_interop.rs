@@ -549,3 +549,52 @@ fn qt6_platform_safe_key_of_empty_key_is_empty() {
         .collect();
     assert!(bad.is_empty(), "platformSafeKey(\"\") differs from Qt 6:\n{}", bad.join("\n"));
 }
+
+// ---- Qt's ownership of the lock it created ----
+
+/// A Qt process that created a segment owns its System V lock semaphore:
+/// Qt removes it when that object goes, and a Qt 6 object whose semaphore
+/// someone else removed fails its next create or attach ("unable to set key
+/// on lock"). So when qipc detaches last, it removes the segment but leaves
+/// Qt's semaphore; the Qt object can create again, and exclusion holds.
+fn qt_owned_lock_survives_qipc_last_detach(qt: &str, kind: Kind) {
+    let s = Setup::new(kind, "qtownslock");
+    let _cleanup = Cleanup::new(&s.native);
+    let mut peer = s.peer(qt);
+    assert_eq!(after(&peer.ask("create 64", "CREATED"), "CREATED"), "64");
+    let mut shm = s.shm();
+    shm.attach(AccessMode::ReadWrite).unwrap();
+    assert_eq!(peer.ask("detach", "DETACHED").trim(), "DETACHED True");
+    shm.detach().expect("qipc detaches last");
+    assert!(!segment_exists(&s.native), "the last detacher left the segment");
+    // The same Qt object creates again: its lock must still be usable.
+    assert_eq!(after(&peer.ask("create 64", "CREATED"), "CREATED"), "64", "Qt cannot create again");
+    let mut shm = s.shm();
+    shm.attach(AccessMode::ReadWrite).unwrap();
+    peer.ask("lock", "LOCKED");
+    assert!(shm.try_lock().unwrap().is_none(), "qipc got the lock Qt holds");
+    peer.ask("unlock", "UNLOCKED");
+    assert!(shm.try_lock().unwrap().is_some());
+    // qipc leaves last (a Qt last detacher never removes a POSIX object).
+    assert_eq!(peer.ask("detach", "DETACHED").trim(), "DETACHED True");
+    shm.detach().unwrap();
+    peer.send("exit 0");
+    peer.expect_success();
+    // Qt's object is gone and took its semaphore with it.
+    assert_clean(&s.native);
+}
+
+#[test]
+fn qt5_legacy_qt_owned_lock_survives_qipc_last_detach() {
+    qt_owned_lock_survives_qipc_last_detach("5", Kind::Legacy);
+}
+
+#[test]
+fn qt6_legacy_qt_owned_lock_survives_qipc_last_detach() {
+    qt_owned_lock_survives_qipc_last_detach("6", Kind::Legacy);
+}
+
+#[test]
+fn qt6_posix_qt_owned_lock_survives_qipc_last_detach() {
+    qt_owned_lock_survives_qipc_last_detach("6", Kind::Posix);
+}

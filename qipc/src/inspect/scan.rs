@@ -262,8 +262,17 @@ impl Builder {
         } else if value == 0 {
             let holder = last.filter(|(_, alive)| *alive).map(|(pid, _)| self.process(pid));
             Usage::in_use(holder.into_iter().collect(), Some("held".into()))
-        } else {
+        } else if sysv::sem_stat(id).is_ok_and(|st| st.nsems >= 2) {
             Usage::Orphaned { why: "no segment uses it".into() }
+        } else {
+            // Made by a Qt process, whose object removes it when it goes.
+            match last.filter(|(pid, alive)| *alive && *pid != self.me) {
+                Some((pid, _)) => Usage::in_use(
+                    vec![self.process(pid)],
+                    Some("made by a Qt process, which removes it when its QSharedMemory goes".into()),
+                ),
+                None => Usage::Orphaned { why: "no segment uses it, and the processes that used it are gone".into() },
+            }
         };
         SysvSemaphore {
             semid: row.id,

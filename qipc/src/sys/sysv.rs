@@ -146,11 +146,12 @@ pub(crate) fn sem_open(key: Key) -> io::Result<SemId> {
     cvt(unsafe { libc::semget(key.0, 1, 0) }).map(SemId)
 }
 
-/// `semget(key, 1, IPC_CREAT | IPC_EXCL | perm)`: a new set of one
-/// semaphore, whose value is 0 until [`sem_setval`].
-pub(crate) fn sem_create(key: Key, perm: u32) -> io::Result<SemId> {
+/// `semget(key, nsems, IPC_CREAT | IPC_EXCL | perm)`: a new set of `nsems`
+/// semaphores, whose values are 0 until [`sem_setval`]. (`semget(key, 1,
+/// …)`, what Qt calls, opens a set of any size; operations use semaphore 0.)
+pub(crate) fn sem_create(key: Key, nsems: i32, perm: u32) -> io::Result<SemId> {
     // SAFETY: semget takes plain values.
-    cvt(unsafe { libc::semget(key.0, 1, libc::IPC_CREAT | libc::IPC_EXCL | perm as libc::c_int) }).map(SemId)
+    cvt(unsafe { libc::semget(key.0, nsems, libc::IPC_CREAT | libc::IPC_EXCL | perm as libc::c_int) }).map(SemId)
 }
 
 /// `semctl(id, 0, SETVAL, value)`.
@@ -194,6 +195,8 @@ pub(crate) struct SemStat {
     pub(crate) otime: i64,
     /// Time of creation or of the last `SETVAL`/`IPC_SET`.
     pub(crate) ctime: i64,
+    /// The number of semaphores in the set.
+    pub(crate) nsems: u64,
 }
 
 /// `semctl(id, 0, IPC_STAT)`.
@@ -212,6 +215,8 @@ pub(crate) fn sem_stat(id: SemId) -> io::Result<SemStat> {
         otime: ds.sem_otime as i64,
         #[allow(clippy::unnecessary_cast)] // time_t differs between platforms
         ctime: ds.sem_ctime as i64,
+        #[allow(clippy::unnecessary_cast)] // the field's type differs between platforms
+        nsems: ds.sem_nsems as u64,
     })
 }
 
@@ -346,7 +351,7 @@ mod tests {
     #[test]
     fn semaphore_round_trip() {
         let key = Key(libc::IPC_PRIVATE);
-        let id = sem_create(key, 0o600).unwrap();
+        let id = sem_create(key, 1, 0o600).unwrap();
         assert_eq!(sem_getval(id).unwrap(), 0);
         assert!(!semop(id, -1, true, Deadline::Now).unwrap());
         sem_setval(id, 1).unwrap();

@@ -32,6 +32,18 @@ const MAX_STALE: usize = 10_000;
 const WAIT_SLICE: Duration = Duration::from_millis(250);
 /// A semaphore younger than this may still be initialised by a live creator.
 const INIT_GRACE_SECS: i64 = 2;
+/// The size of the semaphore sets qipc creates for locks. Qt opens a set of
+/// any size and uses semaphore 0; the second one marks the set as qipc's.
+/// A set Qt created (one semaphore) belongs to the Qt object that created
+/// it: Qt removes it when that object goes, and a Qt 6 object whose
+/// semaphore someone else removed fails its next create or attach. So qipc
+/// removes only sets it made.
+const QIPC_NSEMS: i32 = 2;
+
+/// True if qipc made the set (see [`QIPC_NSEMS`]).
+fn made_by_qipc(id: SemId) -> bool {
+    os::sem_stat(id).is_ok_and(|st| st.nsems >= QIPC_NSEMS as u64)
+}
 
 /// How to create a missing lock semaphore.
 #[derive(Debug, Clone, Copy)]
@@ -96,9 +108,10 @@ impl Lock {
                 }));
             }
             // Its key file was removed or replaced while we waited: this
-            // semaphore has no name any more. Remove it if nobody else waits
-            // for it (they would find it stale too), else pass it on.
-            if os::sem_getncnt(id).unwrap_or(1) == 0 {
+            // semaphore has no name any more. Remove it if it is ours and
+            // nobody else waits for it (they would find it stale too), else
+            // pass it on.
+            if os::sem_getncnt(id).unwrap_or(1) == 0 && made_by_qipc(id) {
                 let _ = os::sem_remove(id);
             } else {
                 let _ = os::semop(id, 1, true, Deadline::Never);
@@ -161,11 +174,31 @@ impl Lock {
 
     /// Called holding the lock when no segment is left: removes the key
     /// file (if qipc may) and then the semaphore, unless another process
-    /// waits for it (it will find no segment and retire it in turn).
+    /// waits for it (it will find no segment and retire it in turn) or a Qt
+    /// process made it (its creator removes it, as in Qt).
     pub(crate) fn retire(self) -> Result<bool> {
         let id = self.current();
         let waiting = os::sem_getncnt(id).unwrap_or(1) + os::sem_getzcnt(id).unwrap_or(0);
-        if waiting > 0 {
+        if waiting > 0 || !made_by_qipc(id) {
+            self.unlock()?;
+            return Ok(false);
+        }
+        self.retire_forced()
+    }
+
+    /// For `qipc gc`, holding the lock with no segment left: as
+    /// [`retire`](Lock::retire), and a set a Qt process made goes too if
+    /// the last process that used it is gone (its creator most likely was
+    /// that process, or went before it).
+    pub(crate) fn retire_abandoned(self) -> Result<bool> {
+        let id = self.current();
+        if made_by_qipc(id) {
+            return self.retire();
+        }
+        let waiting = os::sem_getncnt(id).unwrap_or(1) + os::sem_getzcnt(id).unwrap_or(0);
+        let last = os::sem_getpid(id).unwrap_or(0);
+        let me = std::process::id() as i32;
+        if waiting > 0 || (last > 0 && last != me && unix::pid_alive(last)) {
             self.unlock()?;
             return Ok(false);
         }
@@ -196,7 +229,7 @@ impl Lock {
 fn create_semaphore(op: Operation, path: &str, key: Key, mode: u32) -> Result<SemId> {
     let file = unix::open(path, OpenHow::READ).map_err(|e| Error::os(op, "open", e))?;
     unix::flock_exclusive(file.as_fd(), true).map_err(|e| Error::os(op, "flock", e))?;
-    match os::sem_create(key, mode) {
+    match os::sem_create(key, QIPC_NSEMS, mode) {
         Ok(id) => {
             if let Err(e) = os::sem_setval(id, 1) {
                 let _ = os::sem_remove(id);

@@ -467,7 +467,7 @@ pub(crate) fn collect(
     match lock {
         Some(lock) => {
             let file = unix::lstat(&paths.lock).ok();
-            done.lock_removed = lock.retire()?;
+            done.lock_removed = lock.retire_abandoned()?;
             if done.lock_removed && file.is_some() && unix::lstat(&paths.lock).is_err() {
                 done.files_removed.push(paths.lock.clone());
             }

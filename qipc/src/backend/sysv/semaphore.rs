@@ -70,7 +70,7 @@ impl Semaphore {
             *f = Some(st.id);
         }
         let key = Key::of_file(&st, self.ftok_id);
-        let (id, created) = match os::sem_create(key, 0o600 & !unix::umask()) {
+        let (id, created) = match os::sem_create(key, 1, 0o600 & !unix::umask()) {
             Ok(id) => (id, true),
             Err(e) if errno::is(&e, EEXIST) => {
                 (os::sem_open(key).map_err(|e| sem_error(op, "semget", &self.path, e))?, false)
