@@ -198,23 +198,74 @@ impl Builder {
     /// System V objects with Qt's project id that no key file we found
     /// names (native keys elsewhere, or key files deleted), and segments
     /// removed but still attached.
+    ///
+    /// A native key (`systemv:/path`) names its segment and its lock by one
+    /// file, so both have the same System V key: such a lock takes its
+    /// segment's usage, as in a group. The file is recovered when a process
+    /// names it on its command line in the text form (`systemv:/path`).
     fn sysv_nameless(&mut self, named_shm: &[i32], named_sem: &[i32]) {
         let qt_key = |k: i32| k != 0 && (k as u32 >> 24) as u8 == QT_PROJECT;
-        for row in self.shm_rows.clone() {
-            let removed = row.perms & 0o1000 != 0;
-            if named_shm.contains(&row.id) || !(qt_key(row.key) || removed) {
-                continue;
+        let shm_rows: Vec<SysvRow> = self
+            .shm_rows
+            .iter()
+            .filter(|row| !named_shm.contains(&row.id) && (qt_key(row.key) || row.perms & 0o1000 != 0))
+            .cloned()
+            .collect();
+        let sem_rows: Vec<SysvRow> =
+            self.sem_rows.iter().filter(|row| !named_sem.contains(&row.id) && qt_key(row.key)).cloned().collect();
+        if shm_rows.is_empty() && sem_rows.is_empty() {
+            return;
+        }
+        let files = self.native_sysv_files();
+        let named = |k: i32| files.get(&k).map(|path| (Some(path.clone()), Some(NativeKey::system_v(path.clone()))));
+        let mut segments: HashMap<i32, usize> = HashMap::new();
+        for row in &shm_rows {
+            let (file, key) = named(row.key).unwrap_or_default();
+            if row.key != 0 {
+                segments.insert(row.key, self.objects.len());
             }
-            let o = self.sysv_segment(&row, None, None);
+            let o = self.sysv_segment(row, file, key);
             self.objects.push(Object::SysvSegment(o));
         }
-        for row in self.sem_rows.clone() {
-            if named_sem.contains(&row.id) || !qt_key(row.key) {
-                continue;
+        for row in &sem_rows {
+            let (file, key) = named(row.key).unwrap_or_default();
+            let mut o = self.sysv_semaphore(row, file, key);
+            if let (Some(seg), Usage::Orphaned { .. }) = (segments.get(&row.key), &o.usage) {
+                o.usage = if self.objects[*seg].usage().is_in_use() {
+                    Usage::in_use(Vec::new(), Some("locks a segment in use".into()))
+                } else {
+                    Usage::Orphaned { why: "goes with its orphaned segment".into() }
+                };
             }
-            let o = self.sysv_semaphore(&row, None, None);
             self.objects.push(Object::SysvSemaphore(o));
         }
+    }
+
+    /// The key files of native System V keys that processes name on their
+    /// command lines (`systemv:/path`, alone or after `=`), by the System V
+    /// key they give.
+    fn native_sysv_files(&self) -> HashMap<i32, String> {
+        let mut files = HashMap::new();
+        for p in &self.procs.procs {
+            for arg in &p.args {
+                let value = arg.split_once('=').map(|(_, v)| v);
+                for candidate in [Some(arg.as_str()), value].into_iter().flatten() {
+                    if !candidate.starts_with("systemv:") {
+                        continue;
+                    }
+                    let Ok(key) = NativeKey::from_string(candidate) else { continue };
+                    if key.key_type() != KeyType::SYSTEM_V || key.native_key().is_empty() {
+                        continue;
+                    }
+                    if let Some(st) = regular_file(key.native_key()) {
+                        files
+                            .entry(sysv::Key::of_file(&st, QT_PROJECT).0)
+                            .or_insert_with(|| key.native_key().to_string());
+                    }
+                }
+            }
+        }
+        files
     }
 
     fn sysv_segment(&self, row: &SysvRow, key_file: Option<String>, key: Option<NativeKey>) -> SysvSegment {
@@ -405,11 +456,10 @@ impl Builder {
                 Some(rest) => format!("{SEM_PREFIX}{rest}"),
                 None => name.clone(),
             };
-            let qt_style = legacy_rest.is_some() || files.contains_key(format!("sem.{lock}").as_str());
-            if !qt_style {
-                self.other_names += 1;
-                continue;
-            }
+            // Any other name is still listed (it may be a Qt 6.6+ native
+            // key's segment, whose program removed the lock semaphore when
+            // it exited), marked as not recognisably Qt's.
+            let qt_named = legacy_rest.is_some() || files.contains_key(format!("sem.{lock}").as_str());
             let key = match legacy_rest.and_then(|r| self.recover(r, Purpose::SharedMemory)) {
                 Some(l) => NativeKey::legacy_shared_memory(&l, KeyType::PosixRealtime),
                 None => NativeKey::posix(format!("/{name}")),
@@ -430,6 +480,7 @@ impl Builder {
             self.objects.push(Object::PosixSegment(PosixSegment {
                 path,
                 key,
+                qt_named,
                 size: st.size,
                 owner: self.owner(st.uid, st.mode),
                 created: st.mtime,
@@ -566,15 +617,20 @@ pub(super) fn key_report(snap: &Snapshot, key: &NativeKey) -> KeyReport {
     // A native System V key names its objects by a file the scan does not
     // look at: match the nameless ones by key.
     if objects.is_empty() {
+        let unnamed_or = |file: &Option<String>, path: &str| file.as_deref().map_or(true, |f| f == path);
         for o in &snap.objects {
             match o {
-                Object::SysvSegment(s) if s.key_file.is_none() && Some(s.sysv_key) == sysv_keys.0 => {
+                Object::SysvSegment(s)
+                    if unnamed_or(&s.key_file, &target.segment) && Some(s.sysv_key) == sysv_keys.0 =>
+                {
                     let mut s = s.clone();
                     s.key_file = Some(target.segment.clone());
                     s.key = Some(key.clone());
                     objects.push(Object::SysvSegment(s));
                 }
-                Object::SysvSemaphore(s) if s.key_file.is_none() && Some(s.sysv_key) == sysv_keys.1 => {
+                Object::SysvSemaphore(s)
+                    if unnamed_or(&s.key_file, &target.lock) && Some(s.sysv_key) == sysv_keys.1 =>
+                {
                     let mut s = s.clone();
                     s.key_file = Some(target.lock.clone());
                     s.key = Some(key.lock_key());
