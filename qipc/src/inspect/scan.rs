@@ -230,7 +230,7 @@ impl Builder {
         for row in &sem_rows {
             let (file, key) = named(row.key).unwrap_or_default();
             let mut o = self.sysv_semaphore(row, file, key);
-            if let (Some(seg), Usage::Orphaned { .. }) = (segments.get(&row.key), &o.usage) {
+            if let (Some(seg), Usage::Unknown { .. }) = (segments.get(&row.key), &o.usage) {
                 o.usage = if self.objects[*seg].usage().is_in_use() {
                     Usage::in_use(Vec::new(), Some("locks a segment in use".into()))
                 } else {
@@ -313,6 +313,19 @@ impl Builder {
         } else if value == 0 {
             let holder = last.filter(|(_, alive)| *alive).map(|(pid, _)| self.process(pid));
             Usage::in_use(holder.into_iter().collect(), Some("held".into()))
+        } else if key_file.is_none() {
+            // Its key file may be in another temporary directory (a
+            // process with another TMPDIR) or be a native key's file: then
+            // it is the lock of a segment this scan cannot pair it with,
+            // and removing it would break that segment's lock. Only a
+            // native key's lock (same System V key as a segment) is
+            // settled, in `sysv_nameless`.
+            Usage::Unknown {
+                why: format!(
+                    "no key file in the temporary directory names it (it may be the lock of a segment whose key file                      is elsewhere); `ipcrm -s {}` removes it if you know it is unused",
+                    row.id
+                ),
+            }
         } else if sysv::sem_stat(id).is_ok_and(|st| st.nsems >= 2) {
             Usage::Orphaned { why: "no segment uses it".into() }
         } else {
@@ -516,6 +529,16 @@ impl Builder {
     /// the segment is, and goes with it when it is orphaned.
     fn settle_groups(&mut self) {
         for g in &self.groups {
+            // A key file is not garbage while its key's segment is in use
+            // (the lock's file, between a retire and the next lock).
+            if g.segment.is_some_and(|i| self.objects[i].usage().is_in_use()) {
+                for f in &g.files {
+                    if self.objects[*f].usage().is_orphaned() {
+                        let usage = Usage::in_use(Vec::new(), Some("its key's segment is in use".into()));
+                        set_usage(&mut self.objects[*f], usage);
+                    }
+                }
+            }
             let (Some(seg), Some(lock)) = (g.segment, g.lock) else { continue };
             let segment_in_use = self.objects[seg].usage().is_in_use();
             let lock_usage = self.objects[lock].usage().clone();
