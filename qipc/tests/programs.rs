@@ -4,7 +4,7 @@
 //! to the test, and every test checks that nothing is left in /tmp,
 //! /dev/shm or the System V tables afterwards (a `Cleanup` guard removes
 //! leftovers even when an assertion fails). The Qt side is
-//! tests/qt/programs_peer.py, run with PyQt5 (Qt 5.15) and PySide6 (Qt 6);
+//! qipc/tests/qt/programs_peer.py, run with PyQt5 (Qt 5.15) and PySide6 (Qt 6);
 //! if those are missing the tests fail and name scripts/setup-qt.sh.
 //!
 //! Integration tests get no `CARGO_BIN_EXE_*` for examples, so the first test

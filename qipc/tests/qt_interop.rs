@@ -1,5 +1,5 @@
 //! Interoperability with real Qt processes: PyQt5 (Qt 5.15) and PySide6
-//! (Qt 6.12), driven through tests/qt/peer.py.
+//! (Qt 6.12), driven through qipc/tests/qt/peer.py.
 //!
 //! Key types: legacy keys (`QSharedMemory(QString)`, System V on Linux) with
 //! Qt 5 and Qt 6; POSIX native keys (`QNativeIpcKey(name, PosixRealtime)`)
