@@ -50,7 +50,7 @@ fn examples_dir() -> &'static Path {
         // image_share needs `qimage`, which this test needs too (off by default).
         cmd.args(["build", "-q", "-p", "qipc", "--examples", "--features", "qimage"])
             .env("CARGO_TARGET_DIR", &target_dir)
-            .current_dir(common::repo_root());
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
         if profile_dir.file_name().is_some_and(|n| n == "release") {
             cmd.arg("--release");
         }

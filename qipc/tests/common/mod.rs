@@ -14,7 +14,7 @@
 
 use std::{
     io::{BufRead, BufReader, Read},
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::atomic::{AtomicU32, Ordering},
     time::{Duration, Instant},
@@ -223,11 +223,6 @@ pub fn child_role() -> Option<(String, Vec<String>)> {
     Some((role, args))
 }
 
-/// The repository root.
-pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
-}
-
 /// The Qt peers (Python scripts) of these tests: `qipc/tests/qt`.
 pub fn peers_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/qt")
@@ -238,7 +233,11 @@ pub fn peers_dir() -> PathBuf {
 pub fn qt_python() -> PathBuf {
     let p = std::env::var_os("QIPC_QT_PYTHON")
         .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".qt-venv/bin/python"));
+        .or_else(|| {
+            // `.qt-venv` at the workspace root, or in any directory above this package.
+            Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().map(|d| d.join(".qt-venv/bin/python")).find(|p| p.exists())
+        })
+        .unwrap_or_else(|| PathBuf::from(".qt-venv/bin/python"));
     assert!(p.exists(), "the Qt peers are not installed ({} is missing): run scripts/setup-qt.sh", p.display());
     p
 }
