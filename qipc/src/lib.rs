@@ -16,7 +16,7 @@
 //!
 //! ## Quick start
 //!
-//! The seeds' writer: create a 1024-byte segment named
+//! The classic writer: create a 1024-byte segment named
 //! `"SharedMemoryExample"`, serialise a `QString` into it with the
 //! QDataStream format, under the lock.
 //!

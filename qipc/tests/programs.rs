@@ -141,7 +141,7 @@ fn stop(proc: Proc) -> String {
     out
 }
 
-// ---- writer / reader (seed 000) -----------------------------------------
+// ---- writer / reader ------------------------------------------------------
 
 #[test]
 fn writer_to_qt5_and_qt6_readers() {

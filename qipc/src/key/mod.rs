@@ -445,7 +445,7 @@ impl NativeKey {
     }
 
     /// The native key of the semaphore that guards a segment with this key,
-    /// as Qt chooses it (spec §1.3):
+    /// as Qt chooses it:
     ///
     /// - a key derived from a legacy key uses the legacy semaphore key, the
     ///   same one Qt 5 uses, so Qt 5 and Qt 6 processes exclude each other;

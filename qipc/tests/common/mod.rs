@@ -235,7 +235,10 @@ pub fn qt_python() -> PathBuf {
         .map(PathBuf::from)
         .or_else(|| {
             // `.qt-venv` at the workspace root, or in any directory above this package.
-            Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().map(|d| d.join(".qt-venv/bin/python")).find(|p| p.exists())
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .ancestors()
+                .map(|d| d.join(".qt-venv/bin/python"))
+                .find(|p| p.exists())
         })
         .unwrap_or_else(|| PathBuf::from(".qt-venv/bin/python"));
     assert!(p.exists(), "the Qt peers are not installed ({} is missing): run scripts/setup-qt.sh", p.display());
