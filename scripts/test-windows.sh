@@ -52,7 +52,7 @@ took "Linux unit tests"
 
 step "Windows build (tests and examples)"
 cargo build -q --target "$WIN" -p qipc --features qimage --examples
-cargo test -q --target "$WIN" -p qipc --features qimage --lib --test conformance --test windows_interop --no-run
+cargo test -q --target "$WIN" -p qipc --features qimage,qt-interop --lib --test conformance --test windows_interop --no-run
 (cd tests/windows-probe && cargo test -q --target "$WIN" --no-run)
 took "Windows build"
 
@@ -61,7 +61,7 @@ cargo test --target "$WIN" -p qipc --features qimage --lib --test conformance
 took "unit + conformance under Wine"
 
 step "under Wine: interop with real Windows Qt 6.12 and 5.15.2, and the example programs"
-cargo test --target "$WIN" -p qipc --features qimage --test windows_interop -- --nocapture
+cargo test --target "$WIN" -p qipc --features qimage,qt-interop --test windows_interop -- --nocapture
 took "qipc interop under Wine"
 
 step "under Wine: the probe's tests of the raw Win32 wrappers against Qt"

@@ -1,4 +1,4 @@
-//! The seeds' **Reader**: attaches to the segment keyed
+//! The tutorial's **Reader**: attaches to the segment keyed
 //! `"SharedMemoryExample"`, copies it out under the lock, decodes the
 //! QDataStream `QString` at its start, prints it and detaches.
 //!
@@ -7,7 +7,7 @@
 //! cargo run -p qipc --example reader -- MyKey     # another legacy key
 //! ```
 //!
-//! It reads what `writer` wrote, and what the seeds' Qt Writer (Qt 5 or
+//! It reads what `writer` wrote, and what the Qt Writer (Qt 5 or
 //! Qt 6, same key) wrote. Exit status 0 on success, 1 if there is no segment
 //! or it does not start with a QString.
 //!

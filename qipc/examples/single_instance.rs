@@ -1,4 +1,4 @@
-//! **Do not start twice** (the seeds' "避免进程重复启动" use case): the first
+//! **Do not start twice** (the classic "avoid starting a second process" use): the first
 //! instance creates a small shared memory segment as a marker and keeps it
 //! until Ctrl-C or SIGTERM; a second instance finds it, says that one is
 //! already running, and exits with status 1.
@@ -24,7 +24,7 @@
 //!
 //! - System V: `CreateOptions::reclaim_orphan(true)`. When `create` meets an
 //!   existing segment whose attach count is 0, it removes it and creates a
-//!   fresh one. This is the seeds' "attach, then detach" clean-up, done in
+//!   fresh one. This is Qt programs' usual "attach, then detach" clean-up, done in
 //!   one step.
 //! - POSIX: `create` always removes an object that no process has open or
 //!   mapped, then creates it anew (`reclaim_orphan(true)` is passed as well,

@@ -1,4 +1,4 @@
-//! The seeds' **Writer**: creates a 1024-byte shared memory segment keyed
+//! The tutorial's **Writer**: creates a 1024-byte shared memory segment keyed
 //! `"SharedMemoryExample"`, serialises `QString("Hello from writer!")` into
 //! it with the QDataStream format under the lock, and stays attached until
 //! Ctrl-C or SIGTERM, like the Qt program's `a.exec()`.

@@ -305,6 +305,30 @@ impl From<Error> for io::Error {
     }
 }
 
+/// A QDataStream decoding error as a qipc error ([`ErrorKind::InvalidData`],
+/// [`Operation::Decode`]), so that `?` works in code that reads a segment
+/// and decodes it.
+///
+/// ```
+/// fn message(bytes: &[u8]) -> qipc::Result<Option<String>> {
+///     Ok(qipc::datastream::DataStreamReader::new(bytes).read_qstring()?)
+/// }
+/// assert_eq!(message(&[0, 0, 0, 1]).unwrap_err().kind(), qipc::ErrorKind::InvalidData);
+/// ```
+#[cfg(feature = "datastream")]
+impl From<qipc_datastream::DecodeError> for Error {
+    fn from(err: qipc_datastream::DecodeError) -> Error {
+        Error {
+            kind: ErrorKind::InvalidData,
+            op: Operation::Decode,
+            detail: "the bytes are not a valid QDataStream".into(),
+            call: None,
+            source: Some(Box::new(err)),
+            os_error: None,
+        }
+    }
+}
+
 /// `Result<T, qipc::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -16,7 +16,7 @@
 //!
 //! ## Quick start
 //!
-//! The seeds' writer: create a 1024-byte segment named
+//! The classic writer: create a 1024-byte segment named
 //! `"SharedMemoryExample"`, serialise a `QString` into it with the
 //! QDataStream format, under the lock.
 //!
@@ -100,27 +100,35 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-#[cfg(not(any(unix, windows)))]
+#[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
 compile_error!(
-    "qipc supports Linux, macOS and Windows (System V or POSIX IPC, or Win32); this target has none of them"
+    "qipc supports Linux, macOS and Windows, the platforms whose Qt IPC it implements; this target is none of them"
 );
 
-mod backend;
-#[cfg(feature = "datastream")]
-#[cfg_attr(docsrs, doc(cfg(feature = "datastream")))]
-pub use qipc_datastream as datastream;
-mod error;
-#[cfg(target_os = "linux")]
-#[cfg_attr(docsrs, doc(cfg(target_os = "linux")))]
-pub mod inspect;
-pub mod key;
-mod semaphore;
-mod sha1;
-pub mod shared_memory;
-#[allow(unsafe_code)]
-mod sys;
+/// Every item below exists only on the supported platforms, so that an
+/// unsupported target gets the one message above, not a cascade of errors.
+macro_rules! supported {
+    ($($item:item)*) => { $( #[cfg(any(target_os = "linux", target_os = "macos", windows))] $item )* };
+}
 
-pub use error::{Error, ErrorKind, Operation, Result};
-pub use key::{KeyParseError, KeyType, NativeKey};
-pub use semaphore::{SemaphoreMode, SystemSemaphore};
-pub use shared_memory::{AccessMode, CreateOptions, HugePages, Opened, SharedMemory, SharedMemoryGuard};
+supported! {
+    mod backend;
+    #[cfg(feature = "datastream")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "datastream")))]
+    pub use qipc_datastream as datastream;
+    mod error;
+    #[cfg(target_os = "linux")]
+    #[cfg_attr(docsrs, doc(cfg(target_os = "linux")))]
+    pub mod inspect;
+    pub mod key;
+    mod semaphore;
+    mod sha1;
+    pub mod shared_memory;
+    #[allow(unsafe_code)]
+    mod sys;
+
+    pub use error::{Error, ErrorKind, Operation, Result};
+    pub use key::{KeyParseError, KeyType, NativeKey};
+    pub use semaphore::{SemaphoreMode, SystemSemaphore};
+    pub use shared_memory::{AccessMode, CreateOptions, HugePages, Opened, SharedMemory, SharedMemoryGuard};
+}

@@ -1,4 +1,4 @@
-//! A small SHA-1, used only to derive Qt's legacy native keys (spec §1.1).
+//! A small SHA-1, used only to derive Qt's legacy native keys.
 //!
 //! SHA-1 is not used for security here: Qt appends the hex digest of the key to
 //! make file and object names unique, and we must produce the same names.

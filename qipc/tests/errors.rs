@@ -125,7 +125,7 @@ fn posix_name_with_inner_slash_is_a_key_error() {
 
 #[test]
 fn legacy_key_too_long_for_the_key_file_is_a_key_error() {
-    // 300 letters: the key file name is above NAME_MAX (spec §1.1).
+    // 300 letters: the key file name is above NAME_MAX.
     let key = format!("{}{}", unique_key("toolong"), "L".repeat(300));
     let native = NativeKey::legacy_shared_memory(&key, KeyType::SYSTEM_V);
     let _cleanup = Cleanup::new(&native);

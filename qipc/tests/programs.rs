@@ -4,7 +4,7 @@
 //! to the test, and every test checks that nothing is left in /tmp,
 //! /dev/shm or the System V tables afterwards (a `Cleanup` guard removes
 //! leftovers even when an assertion fails). The Qt side is
-//! tests/qt/programs_peer.py, run with PyQt5 (Qt 5.15) and PySide6 (Qt 6);
+//! qipc/tests/qt/programs_peer.py, run with PyQt5 (Qt 5.15) and PySide6 (Qt 6);
 //! if those are missing the tests fail and name scripts/setup-qt.sh.
 //!
 //! Integration tests get no `CARGO_BIN_EXE_*` for examples, so the first test
@@ -50,7 +50,7 @@ fn examples_dir() -> &'static Path {
         // image_share needs `qimage`, which this test needs too (off by default).
         cmd.args(["build", "-q", "-p", "qipc", "--examples", "--features", "qimage"])
             .env("CARGO_TARGET_DIR", &target_dir)
-            .current_dir(common::repo_root());
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
         if profile_dir.file_name().is_some_and(|n| n == "release") {
             cmd.arg("--release");
         }
@@ -141,7 +141,7 @@ fn stop(proc: Proc) -> String {
     out
 }
 
-// ---- writer / reader (seed 000) -----------------------------------------
+// ---- writer / reader ------------------------------------------------------
 
 #[test]
 fn writer_to_qt5_and_qt6_readers() {

@@ -1,5 +1,5 @@
 //! Interoperability with real Qt processes: PyQt5 (Qt 5.15) and PySide6
-//! (Qt 6.12), driven through tests/qt/peer.py.
+//! (Qt 6.12), driven through qipc/tests/qt/peer.py.
 //!
 //! Key types: legacy keys (`QSharedMemory(QString)`, System V on Linux) with
 //! Qt 5 and Qt 6; POSIX native keys (`QNativeIpcKey(name, PosixRealtime)`)
@@ -163,7 +163,7 @@ fn qipc_creates(qt: &str, kind: Kind) {
         // Qt's create on the existing segment: AlreadyExists (Qt's error() 4),
         // as qipc's. (Not with POSIX: Qt's create replaces the POSIX lock
         // semaphore even when it fails, and Qt's and qipc's locks would no
-        // longer exclude each other, spec §4.3.)
+        // longer exclude each other.)
         let line = peer.ask("?create 64", "ERROR create");
         assert_eq!(after(&line, "ERROR create").split(' ').next(), Some("4"), "Qt: {line}");
     }
@@ -292,7 +292,7 @@ fn qt6_posix_concurrent_locked_increments() {
 // ---- crash ----
 
 /// Qt creates a legacy (System V) segment and is SIGKILLed while attached:
-/// the segment stays (nattch 0); qipc attach + detach removes it (spec §7.1).
+/// the segment stays (nattch 0); qipc attach + detach removes it.
 fn qt_crash(qt: &str) {
     let s = Setup::new(Kind::Legacy, "qtcrash");
     let _cleanup = Cleanup::new(&s.native);
@@ -320,7 +320,7 @@ fn qt_crash(qt: &str) {
     assert!(!std::path::Path::new(s.native.native_key()).exists(), "shm key file left");
     drop(shm);
     // The lock semaphore belongs to the dead Qt process; as in Qt, an
-    // attacher does not remove it (spec §7.1). Clear it explicitly.
+    // attacher does not remove it. Clear it explicitly.
     SharedMemory::remove(&s.native).unwrap();
     assert_clean(&s.native);
 }

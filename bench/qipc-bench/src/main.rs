@@ -87,7 +87,7 @@ impl Kt {
     }
 
     /// A system semaphore for `name`, as for [`Kt::shm`].
-    fn sem(self, name: &str, initial: i32, mode: SemaphoreMode) -> R<SystemSemaphore> {
+    fn sem(self, name: &str, initial: u32, mode: SemaphoreMode) -> R<SystemSemaphore> {
         Ok(match self {
             Kt::SysV => SystemSemaphore::new(name, initial, mode)?,
             Kt::Posix => SystemSemaphore::with_native_key(NativeKey::posix(format!("/{name}")), initial, mode)?,

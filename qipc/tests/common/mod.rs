@@ -14,7 +14,7 @@
 
 use std::{
     io::{BufRead, BufReader, Read},
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::atomic::{AtomicU32, Ordering},
     time::{Duration, Instant},
@@ -223,9 +223,9 @@ pub fn child_role() -> Option<(String, Vec<String>)> {
     Some((role, args))
 }
 
-/// The repository root.
-pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+/// The Qt peers (Python scripts) of these tests: `qipc/tests/qt`.
+pub fn peers_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/qt")
 }
 
 /// The Python interpreter with PyQt5 and PySide6 installed by
@@ -233,7 +233,14 @@ pub fn repo_root() -> PathBuf {
 pub fn qt_python() -> PathBuf {
     let p = std::env::var_os("QIPC_QT_PYTHON")
         .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".qt-venv/bin/python"));
+        .or_else(|| {
+            // `.qt-venv` at the workspace root, or in any directory above this package.
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .ancestors()
+                .map(|d| d.join(".qt-venv/bin/python"))
+                .find(|p| p.exists())
+        })
+        .unwrap_or_else(|| PathBuf::from(".qt-venv/bin/python"));
     assert!(p.exists(), "the Qt peers are not installed ({} is missing): run scripts/setup-qt.sh", p.display());
     p
 }
@@ -241,7 +248,7 @@ pub fn qt_python() -> PathBuf {
 /// Runs a Python peer script from tests/qt with `args` under `QT_QPA_PLATFORM=offscreen`.
 pub fn qt_peer(script: &str, args: &[&str], deadline: Duration) -> Proc {
     let mut cmd = Command::new(qt_python());
-    cmd.arg(repo_root().join("tests/qt").join(script))
+    cmd.arg(peers_dir().join(script))
         .args(args)
         .env("QT_QPA_PLATFORM", "offscreen")
         .env("PYTHONUNBUFFERED", "1")
@@ -252,7 +259,7 @@ pub fn qt_peer(script: &str, args: &[&str], deadline: Duration) -> Proc {
 // ---- Helpers added for qt_interop.rs, multiprocess.rs and errors.rs ----
 
 /// A child process whose stdin is a pipe: lines sent with [`Interactive::send`]
-/// drive it (tests/qt/peer.py commands, or a `wait` step of a child role).
+/// drive it (qipc/tests/qt/peer.py commands, or a `wait` step of a child role).
 /// Dropping it kills the child, then closes stdin (fields drop in order).
 pub struct Interactive {
     pub proc: Proc,
@@ -304,12 +311,12 @@ impl Interactive {
     }
 }
 
-/// Starts tests/qt/peer.py for Qt `qt` ("5" or "6") in command mode: commands
+/// Starts qipc/tests/qt/peer.py for Qt `qt` ("5" or "6") in command mode: commands
 /// are sent one per line with [`Interactive::send`]/[`Interactive::ask`].
 /// Waits for its `QT <version>` line, so a broken Qt install fails here, loudly.
 pub fn qt_peer_interactive(qt: &str, deadline: Duration) -> Interactive {
     let mut cmd = Command::new(qt_python());
-    cmd.arg(repo_root().join("tests/qt/peer.py"))
+    cmd.arg(peers_dir().join("peer.py"))
         .args(["--qt", qt, "--timeout", &deadline.as_secs().to_string()])
         .env("QT_QPA_PLATFORM", "offscreen")
         .env("PYTHONUNBUFFERED", "1")

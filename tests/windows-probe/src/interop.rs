@@ -1,6 +1,6 @@
 //! qipc's Win32 wrappers against real Windows Qt, both directions: PySide6
 //! (Qt 6.12) and PyQt5 (Qt 5.15.2) under Windows CPython in the same Wine
-//! prefix, driven through tests/qt/win_peer.py.
+//! prefix, driven through qipc/tests/qt/win_peer.py.
 //!
 //! Run through scripts/wine-run, which sets QIPC_WIN_PYTHON and
 //! QIPC_WIN_ROOT; without them every test here fails (a missing peer is a
@@ -62,7 +62,7 @@ struct Peer {
 }
 
 fn spawn(qt: Qt, args: &[&str]) -> Peer {
-    let peer = format!("{}\\tests\\qt\\win_peer.py", env("QIPC_WIN_ROOT"));
+    let peer = format!("{}\\qipc\\tests\\qt\\win_peer.py", env("QIPC_WIN_ROOT"));
     let mut child = Command::new(env("QIPC_WIN_PYTHON"))
         .arg(peer)
         .args(["--qt", qt.arg()])

@@ -6,7 +6,7 @@
 //! * under Wine, `cargo test --target x86_64-pc-windows-gnu` (see
 //!   `scripts/test-windows.sh`) runs those, the Win32 wrappers' own tests
 //!   (`qipc/src/sys/windows.rs`) and `interop`: the wrappers against real
-//!   Windows Qt 5.15.2 and 6.12 (`tests/qt/win_peer.py`).
+//!   Windows Qt 5.15.2 and 6.12 (`qipc/tests/qt/win_peer.py`).
 //!
 //! The files are compiled by path with the crate layout they expect
 //! (`crate::sha1`, `crate::error::ErrorKind`, `crate::sys::windows*`), so

@@ -89,7 +89,12 @@ impl Lock {
             let key = Key::of_file(&st, ftok_id);
             let id = match os::sem_open(key) {
                 Ok(id) => id,
-                Err(e) if errno::is(&e, ENOENT) && create => create_semaphore(op, path, key, perm.mode)?,
+                Err(e) if errno::is(&e, ENOENT) && create => match create_semaphore(op, path, key, perm.mode)? {
+                    Some(id) => id,
+                    // The key file went meanwhile (its lock was retired):
+                    // start again by name.
+                    None => continue,
+                },
                 Err(e) => return Err(sem_error(op, "semget", path, e)),
             };
             match wait(op, path, id, deadline)? {
@@ -226,20 +231,39 @@ impl Lock {
 /// `flock` of its key file meanwhile, so that a locker that finds a
 /// semaphore still at 0 with no operation ever made on it can tell a
 /// creator at work (the flock is taken) from one that was killed.
-fn create_semaphore(op: Operation, path: &str, key: Key, mode: u32) -> Result<SemId> {
-    let file = unix::open(path, OpenHow::READ).map_err(|e| Error::os(op, "open", e))?;
+/// `Ok(None)` if the key file is gone (a retire removed it since it was
+/// found): the caller starts again by name.
+fn create_semaphore(op: Operation, path: &str, key: Key, mode: u32) -> Result<Option<SemId>> {
+    let file = match unix::open(path, OpenHow::READ) {
+        Ok(file) => file,
+        Err(e) if errno::is(&e, ENOENT) => return Ok(None),
+        Err(e) => return Err(Error::os(op, "open", e)),
+    };
     unix::flock_exclusive(file.as_fd(), true).map_err(|e| Error::os(op, "flock", e))?;
+    // Still the file the key came from? If it was replaced, start again.
+    if !unix::fstat(file.as_fd()).is_ok_and(|st| Key::of_file(&st, key_project(key)) == key) {
+        return Ok(None);
+    }
     match os::sem_create(key, QIPC_NSEMS, mode) {
         Ok(id) => {
             if let Err(e) = os::sem_setval(id, 1) {
                 let _ = os::sem_remove(id);
                 return Err(sem_error(op, "semctl", path, e));
             }
-            Ok(id)
+            Ok(Some(id))
         }
-        Err(e) if errno::is(&e, errno::EEXIST) => os::sem_open(key).map_err(|e| sem_error(op, "semget", path, e)),
+        Err(e) if errno::is(&e, errno::EEXIST) => match os::sem_open(key) {
+            Ok(id) => Ok(Some(id)),
+            Err(e) if errno::is(&e, ENOENT) => Ok(None),
+            Err(e) => Err(sem_error(op, "semget", path, e)),
+        },
         Err(e) => Err(sem_error(op, "semget", path, e)),
     }
+}
+
+/// The project id in a key's top byte.
+fn key_project(key: Key) -> u8 {
+    (key.0 as u32 >> 24) as u8
 }
 
 /// Waits for the semaphore in slices until `deadline`; between slices,

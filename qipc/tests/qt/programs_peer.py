@@ -3,10 +3,10 @@
 
 Re-implements, with real Qt (PyQt5 = Qt 5.15, PySide6 = Qt 6.x):
 
-  write    the seeds' Writer: QSharedMemory(key).create(1024), QBuffer + QDataStream
+  write    the tutorial's Writer: QSharedMemory(key).create(1024), QBuffer + QDataStream
            out << QString("Hello from writer!"), lock / memcpy / unlock, then stays
            attached until SIGINT/SIGTERM (its a.exec()).
-  read     the seeds' Reader: attach, lock, copy size() bytes, unlock,
+  read     the tutorial's Reader: attach, lock, copy size() bytes, unlock,
            QDataStream in >> message, prints `Data read from shared memory: "..."`.
   load     Qt's "Shared Memory Example" dialog, loadFromFile() without the window:
            QImage(file) -> QBuffer/QDataStream out << image -> create(buffer.size())
@@ -47,8 +47,8 @@ def parse_args():
         g.add_argument("--key", help="legacy key, as QSharedMemory(KEY)")
         g.add_argument("--native", help="native key text, as QNativeIpcKey::fromString (Qt 6 only)")
 
-    keys(sub.add_parser("write", help="the seeds' Writer"))
-    keys(sub.add_parser("read", help="the seeds' Reader"))
+    keys(sub.add_parser("write", help="the tutorial's Writer"))
+    keys(sub.add_parser("read", help="the tutorial's Reader"))
     sp = sub.add_parser("load", help="Qt example: loadFromFile")
     sp.add_argument("image")
     keys(sp)

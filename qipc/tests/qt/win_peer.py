@@ -20,10 +20,10 @@ Roles:
                         objects by the names qipc derives.
   create --size S       create a segment, report the outcome (error, errorString), detach, exit.
   attach [--readonly]   attach, report size() and the first bytes, detach, exit.
-  write [--text T]      the seeds' Writer: create(1024), QDataStream << QString(T) ("Hello from
+  write [--text T]      the tutorial's Writer: create(1024), QDataStream << QString(T) ("Hello from
                         writer!"), lock / copy / unlock; ready; after the go line it decodes the
                         QString now in the segment, reports it, detaches.
-  read                  the seeds' Reader: attach, lock, copy, unlock, detach, >> QString.
+  read                  the tutorial's Reader: attach, lock, copy, unlock, detach, >> QString.
   image-write W H       the image example's loadFromFile with a generated W x H image: QDataStream
                         << QImage into a segment of exactly the stream's size; ready; go; detach.
   image-read            the example's loadFromMemory: attach, lock, >> QImage, unlock, detach;
