@@ -77,11 +77,15 @@ fn wants_json(args: &[OsString]) -> bool {
     args.iter().skip(1).take_while(|a| *a != "--").any(|a| a == "--json")
 }
 
+/// The first argument that is not an option.
+fn first_word(args: &[OsString]) -> Option<&OsString> {
+    args.iter().skip(1).find(|a| !a.to_string_lossy().starts_with('-'))
+}
+
 /// The subcommand named on the command line, if any.
 fn command_named(args: &[OsString]) -> Option<String> {
     let names: Vec<String> = Cli::command().get_subcommands().map(|c| c.get_name().to_string()).collect();
-    let first = args.iter().skip(1).find(|a| !a.to_string_lossy().starts_with('-'))?;
-    let first = first.to_str()?;
+    let first = first_word(args)?.to_str()?;
     names.iter().any(|n| n == first).then(|| first.to_string())
 }
 
@@ -104,7 +108,11 @@ fn clap_error(e: &clap::Error, args: &[OsString]) -> ExitCode {
     let mut err = match e.kind() {
         ErrorKind::InvalidSubcommand => {
             let name = context(ContextKind::InvalidSubcommand).unwrap_or_default();
-            let mut msg = format!("unknown command `{name}`");
+            let raw = args.iter().find(|a| a.to_str().is_none());
+            let mut msg = match raw {
+                Some(raw) if name.contains('\u{FFFD}') => format!("unknown command {raw:?} (not valid UTF-8)"),
+                _ => format!("unknown command `{name}`"),
+            };
             if let Some(s) = context(ContextKind::SuggestedSubcommand) {
                 msg.push_str(&format!("; did you mean `{s}`?"));
             }
@@ -120,7 +128,9 @@ fn clap_error(e: &clap::Error, args: &[OsString]) -> ExitCode {
             if let Some(s) = context(ContextKind::SuggestedSubcommand) {
                 err = err.hint(format!("`{s}` is a command: `qipc {s} ...`"));
             }
-            if arg.starts_with('-') && context(ContextKind::SuggestedArg).is_none() {
+            if command.is_empty() && arg == "--json" {
+                err = err.hint("--json goes after the command, as in `qipc ls --json`");
+            } else if !command.is_empty() && arg.starts_with('-') && context(ContextKind::SuggestedArg).is_none() {
                 err = err.hint(format!("a value that starts with `-` goes after `--`, as in `-- {arg}`"));
             }
             err

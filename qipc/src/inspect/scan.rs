@@ -219,17 +219,21 @@ impl Builder {
         let files = self.native_sysv_files();
         let named = |k: i32| files.get(&k).map(|path| (Some(path.clone()), Some(NativeKey::system_v(path.clone()))));
         let mut segments: HashMap<i32, usize> = HashMap::new();
+        // The usage is that of an object no key file here names, even when
+        // a command line names its file.
         for row in &shm_rows {
             let (file, key) = named(row.key).unwrap_or_default();
             if row.key != 0 {
                 segments.insert(row.key, self.objects.len());
             }
-            let o = self.sysv_segment(row, file, key);
+            let mut o = self.sysv_segment(row, None, None);
+            (o.key_file, o.key) = (file, key);
             self.objects.push(Object::SysvSegment(o));
         }
         for row in &sem_rows {
             let (file, key) = named(row.key).unwrap_or_default();
-            let mut o = self.sysv_semaphore(row, file, key);
+            let mut o = self.sysv_semaphore(row, None, None);
+            (o.key_file, o.key) = (file, key);
             if let (Some(seg), Usage::Unknown { .. }) = (segments.get(&row.key), &o.usage) {
                 o.usage = if self.objects[*seg].usage().is_in_use() {
                     Usage::in_use(Vec::new(), Some("locks a segment in use".into()))
