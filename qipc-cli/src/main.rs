@@ -12,6 +12,8 @@ mod json;
 mod keys;
 mod output;
 mod signals;
+// The tables are those of the inspection commands (Linux).
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 mod table;
 
 use std::{ffi::OsString, io::Write, process::ExitCode};

@@ -5,6 +5,9 @@
 //! usage error, or `lock`'s command's) and say so in the documented shape:
 //! `qipc: …` on stderr, or the JSON error document with `--json`.
 
+// The inspection commands they use (ls, info, gc, rm) read /proc and /dev/shm.
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use std::{

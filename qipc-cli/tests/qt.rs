@@ -5,6 +5,9 @@
 //! Python is `$QIPC_QT_PYTHON` or `.qt-venv` (scripts/setup-qt.sh), and its
 //! absence fails the tests, never skips them.
 
+// The inspection commands they use (ls, info, gc, rm) read /proc and /dev/shm.
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use common::*;
@@ -133,8 +136,17 @@ fn the_segment_a_qt6_posix_example_leaves_at_exit() {
     assert_eq!(e["outcome"], "skipped", "{v}");
     assert!(e["detail"].as_str().unwrap().contains("name is not Qt's"), "{v}");
 
-    let v = qipc(&["gc", "--json", "--match", &name]).json();
-    assert_eq!(v["removed"], 1, "{v}");
+    // (A parallel inspector's probe may hold the file open for an instant:
+    // gc then keeps it, and the next one removes it.)
+    let mut removed = 0;
+    for _ in 0..10 {
+        let v = qipc(&["gc", "--json", "--match", &name]).json();
+        removed += v["removed"].as_u64().unwrap();
+        if !std::path::Path::new(&path).exists() {
+            break;
+        }
+    }
+    assert_eq!(removed, 1);
     assert!(!std::path::Path::new(&path).exists());
     assert_eq!(qt_create_once("6", &["--native", &name]), "OK");
 }

@@ -48,7 +48,7 @@ mod linux {
 
     use crate::{
         cli::DemoArgs,
-        cmd::describe::object_table,
+        cmd::describe::{object_table, Columns},
         error::{CliError, CmdResult},
         json::{self, KeyJson, ObjectJson},
         output,
@@ -169,7 +169,7 @@ mod linux {
                 self.say("    (nothing exists for this key)")?;
             } else {
                 let objects: Vec<&inspect::Object> = report.objects.iter().collect();
-                let (table, _) = object_table(&objects, &snap, false).render(None);
+                let (table, _) = object_table(&objects, &snap, Columns::Short).render(None);
                 for line in table.lines() {
                     self.say(&format!("    {line}"))?;
                 }

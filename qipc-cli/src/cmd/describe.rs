@@ -61,29 +61,6 @@ pub fn print_rows(rows: &[(&str, String)]) -> Result<(), CliError> {
     output::out(&text)
 }
 
-/// `1024`, `4K`, `1M`: exact sizes, shortened when a unit divides them.
-pub fn human_size(n: u64) -> String {
-    if n >= 1 << 30 && n % (1 << 30) == 0 {
-        format!("{}G", n >> 30)
-    } else if n >= 1 << 20 && n % (1 << 20) == 0 {
-        format!("{}M", n >> 20)
-    } else if n >= 1 << 10 && n % (1 << 10) == 0 {
-        format!("{}K", n >> 10)
-    } else {
-        n.to_string()
-    }
-}
-
-/// `5s`, `3m`, `2h`, `4d`.
-pub fn human_age(secs: u64) -> String {
-    match secs {
-        s if s < 120 => format!("{s}s"),
-        s if s < 7200 => format!("{}m", s / 60),
-        s if s < 2 * 86400 => format!("{}h", s / 3600),
-        s => format!("{}d", s / 86400),
-    }
-}
-
 #[cfg(target_os = "linux")]
 pub use linux::*;
 
@@ -94,8 +71,30 @@ mod linux {
         KeyType,
     };
 
-    use super::{human_age, human_size};
     use crate::{keys::backend_name, table::Table};
+
+    /// `1024`, `4K`, `1M`: exact sizes, shortened when a unit divides them.
+    pub fn human_size(n: u64) -> String {
+        if n >= 1 << 30 && n % (1 << 30) == 0 {
+            format!("{}G", n >> 30)
+        } else if n >= 1 << 20 && n % (1 << 20) == 0 {
+            format!("{}M", n >> 20)
+        } else if n >= 1 << 10 && n % (1 << 10) == 0 {
+            format!("{}K", n >> 10)
+        } else {
+            n.to_string()
+        }
+    }
+
+    /// `5s`, `3m`, `2h`, `4d`.
+    pub fn human_age(secs: u64) -> String {
+        match secs {
+            s if s < 120 => format!("{s}s"),
+            s if s < 7200 => format!("{}m", s / 60),
+            s if s < 2 * 86400 => format!("{}h", s / 3600),
+            s => format!("{}d", s / 86400),
+        }
+    }
 
     /// The key column: the legacy key, the native key's text, or the
     /// file that names the object.
@@ -219,16 +218,36 @@ mod linux {
         }
     }
 
-    /// The object table: the short form fits 80 columns for common keys;
-    /// `wide` adds owner, mode, creator, age, location and why.
-    pub fn object_table(objects: &[&Object], snap: &Snapshot, wide: bool) -> Table {
-        let mut header = vec!["KIND", "BACKEND", "ID", "SIZE", "VALUE", "STATE", "USERS", "KEY"];
+    /// Which columns an object table has.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Columns {
+        /// `ls`: fits 80 columns for common keys.
+        Short,
+        /// `ls --wide`: also owner, mode, creator, age, location and why.
+        Wide,
+        /// `info`, whose lines above name the key and its files: no key or
+        /// location, but owner, mode, creator, age and why.
+        OneKey,
+    }
+
+    /// The object table.
+    pub fn object_table(objects: &[&Object], snap: &Snapshot, columns: Columns) -> Table {
+        let mut header = vec!["KIND", "BACKEND", "ID", "SIZE", "VALUE", "STATE", "USERS"];
         // Cut first what is least needed to recognise an object.
-        let mut cuttable = vec![6, 7];
-        if wide {
-            header.extend(["OWNER", "MODE", "CREATOR", "AGE", "LOCATION", "WHY"]);
-            cuttable = vec![13, 12, 6, 7];
-        }
+        let cuttable = match columns {
+            Columns::Short => {
+                header.push("KEY");
+                vec![6, 7]
+            }
+            Columns::Wide => {
+                header.extend(["KEY", "OWNER", "MODE", "CREATOR", "AGE", "LOCATION", "WHY"]);
+                vec![13, 12, 6, 7]
+            }
+            Columns::OneKey => {
+                header.extend(["OWNER", "MODE", "CREATOR", "AGE", "WHY"]);
+                vec![11, 6]
+            }
+        };
         let mut t = Table::new(header, cuttable);
         for o in objects {
             let mut row = vec![
@@ -239,18 +258,22 @@ mod linux {
                 value_cell(o),
                 state_cell(o),
                 users_cell(o),
-                key_cell(o),
             ];
-            if wide {
+            if columns != Columns::OneKey {
+                row.push(key_cell(o));
+            }
+            if columns != Columns::Short {
                 let owner = o.owner();
                 row.extend([
                     owner.user.clone().unwrap_or_else(|| owner.uid.to_string()),
                     format!("{:04o}", owner.mode),
                     creator_cell(o),
                     human_age(o.age(snap).as_secs()),
-                    o.location(),
-                    o.usage().detail().unwrap_or("-").to_string(),
                 ]);
+                if columns == Columns::Wide {
+                    row.push(o.location());
+                }
+                row.push(o.usage().detail().unwrap_or("-").to_string());
             }
             t.row(row);
         }

@@ -54,7 +54,7 @@ pub fn print_report(
     let acted: Vec<&crate::json::EntryJson> = list.iter().filter(|e| e.outcome != "skipped").collect();
     let mut text = String::new();
     if !acted.is_empty() {
-        let mut t = Table::new(vec!["ACTION", "KIND", "ID", "LOCATION", "WHY"], vec![4, 3]);
+        let mut t = Table::new(vec!["ACTION", "KIND", "ID", "KEY", "WHY"], vec![3, 4]);
         for e in &acted {
             let action = match e.outcome {
                 "would-remove" => "would remove",
@@ -70,7 +70,7 @@ pub fn print_report(
                 action.to_string(),
                 short_kind(e.kind).to_string(),
                 e.id.map_or_else(|| "-".into(), |i| i.to_string()),
-                e.location.clone(),
+                key_cell(e),
                 why,
             ]);
         }
@@ -123,6 +123,19 @@ pub fn print_report(
         }
     }
     output::out(&text)
+}
+
+/// The key column: the legacy key, the native key's text, or the object's
+/// location when its key is not known.
+#[cfg(target_os = "linux")]
+fn key_cell(e: &crate::json::EntryJson) -> String {
+    match &e.key {
+        Some(k) => match &k.legacy {
+            Some(l) => format!("{l:?}"),
+            None => k.text.clone(),
+        },
+        None => e.location.clone(),
+    }
 }
 
 #[cfg(target_os = "linux")]

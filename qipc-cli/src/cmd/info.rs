@@ -14,7 +14,9 @@ pub fn run(a: &InfoArgs) -> CmdResult {
     use qipc::inspect::{self, Object};
     use serde::Serialize;
 
-    use super::describe::{backend_words, lock_holder, lock_state, names, object_table, print_rows, segment_state};
+    use super::describe::{
+        backend_words, lock_holder, lock_state, names, object_table, print_rows, segment_state, Columns,
+    };
     use crate::{
         error::{qipc_error, CliError},
         json::{self, KeyJson, NameJson, ObjectJson},
@@ -99,7 +101,7 @@ pub fn run(a: &InfoArgs) -> CmdResult {
     ];
     print_rows(&rows)?;
     let objects: Vec<&Object> = report.objects.iter().collect();
-    let (text, _) = object_table(&objects, &snap, true).render(terminal_width());
+    let (text, _) = object_table(&objects, &snap, Columns::OneKey).render(terminal_width());
     output::out(&format!("\n{text}"))?;
     Ok(0)
 }

@@ -13,7 +13,7 @@ pub fn run(a: &LsArgs) -> CmdResult {
     use qipc::inspect::{Object, Snapshot};
     use serde::Serialize;
 
-    use super::describe::{is_foreign, object_table};
+    use super::describe::{is_foreign, object_table, Columns};
     use crate::{
         error::CliError,
         json::{self, ObjectJson},
@@ -61,7 +61,8 @@ pub fn run(a: &LsArgs) -> CmdResult {
         output::outln(&what)?;
     } else {
         let width = if a.wide { None } else { terminal_width() };
-        let (text, cut) = object_table(&shown, &snap, a.wide).render(width);
+        let (text, cut) =
+            object_table(&shown, &snap, if a.wide { Columns::Wide } else { Columns::Short }).render(width);
         output::out(&text)?;
         if cut {
             note(&format!(
