@@ -98,13 +98,13 @@ fn help_works_everywhere_and_shows_every_option_with_examples() {
         ("gc", &["--dry-run", "--match", "--json"]),
         ("demo", &["--key", "--json"]),
     ];
-    for (cmd, opts) in options {
+    for &(cmd, opts) in options {
         assert!(overview.ok().contains(&format!("  {cmd} ")), "{overview}");
         let help = qipc(&[cmd, "--help"]);
         let text = help.ok();
         assert!(text.contains(&format!("Usage: qipc {cmd}")), "{help}");
         assert!(text.contains(&format!("Examples:\n  qipc {cmd}")), "{help}");
-        for opt in *opts {
+        for opt in opts {
             assert!(text.contains(opt), "{cmd} --help does not show {opt}:\n{text}");
         }
         assert_eq!(qipc(&["help", cmd]).ok(), text, "qipc help {cmd}");
