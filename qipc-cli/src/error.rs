@@ -17,17 +17,20 @@ pub struct CliError {
     pub hints: Vec<String>,
     /// The exit status: 1, or 2 for a usage error.
     pub status: u8,
+    /// Nothing to print: standard output went away (`qipc ls | head -1`),
+    /// as other commands in a pipeline, qipc just stops.
+    pub quiet: bool,
 }
 
 impl CliError {
     /// An operation failed (exit status 1).
     pub fn new(kind: &'static str, message: impl Into<String>) -> CliError {
-        CliError { kind, message: message.into(), hints: Vec::new(), status: 1 }
+        CliError { kind, message: message.into(), hints: Vec::new(), status: 1, quiet: false }
     }
 
     /// The command line is wrong (exit status 2).
     pub fn usage(message: impl Into<String>) -> CliError {
-        CliError { kind: "UsageError", message: message.into(), hints: Vec::new(), status: 2 }
+        CliError { kind: "UsageError", message: message.into(), hints: Vec::new(), status: 2, quiet: false }
     }
 
     /// A file, standard input or output, or a process could not be used.

@@ -58,6 +58,9 @@ fn main() -> ExitCode {
 /// Prints an error: `qipc: COMMAND: MESSAGE` and its hints on standard
 /// error, or the JSON error document on standard output.
 fn report(command: &str, json: bool, e: &CliError) {
+    if e.quiet {
+        return;
+    }
     if json {
         let doc = json::ErrorDoc {
             error: json::ErrorJson { kind: e.kind, message: &e.message, hints: &e.hints, exit_code: e.status },

@@ -30,5 +30,9 @@ pub fn note(text: &str) {
 }
 
 fn write_all(w: &mut impl Write, bytes: &[u8]) -> Result<(), CliError> {
-    w.write_all(bytes).and_then(|()| w.flush()).map_err(|e| CliError::io("standard output", &e))
+    w.write_all(bytes).and_then(|()| w.flush()).map_err(|e| {
+        let mut err = CliError::io("standard output", &e);
+        err.quiet = e.kind() == std::io::ErrorKind::BrokenPipe;
+        err
+    })
 }

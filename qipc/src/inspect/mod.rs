@@ -23,7 +23,8 @@
 //! let ours = snapshot.objects().iter().find(|o| o.location() == file).unwrap();
 //! assert!(ours.usage().is_in_use());
 //! let report = inspect::gc(&inspect::GcOptions { dry_run: true, ..Default::default() })?;
-//! assert!(report.entries.iter().all(|e| e.object.location != file), "in use: kept");
+//! let entry = report.entries.iter().find(|e| e.object.location == file).unwrap();
+//! assert!(matches!(entry.outcome, inspect::GcOutcome::Skipped(_)), "in use: left alone");
 //! # Ok::<(), qipc::Error>(())
 //! ```
 //!
