@@ -120,7 +120,7 @@ Examples:
 
     /// Run a writer and a reader as two processes, explaining each step
     #[command(after_help = "\
-The key defaults to SharedMemoryExample-demo-<pid>, so that runs never collide; nothing is left
+The key defaults to SharedMemoryExample-demo-PID, so that runs never collide; nothing is left
 behind, even when the demo is interrupted.
 
 Examples:
@@ -375,7 +375,7 @@ pub struct GcArgs {
 /// `qipc demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// The legacy key to use [default: SharedMemoryExample-demo-<pid>]
+    /// The legacy key to use [default: SharedMemoryExample-demo-PID]
     #[arg(long, value_name = "KEY", value_parser = non_empty)]
     pub key: Option<String>,
     #[command(flatten)]
