@@ -323,5 +323,6 @@ fn no_input_makes_qipc_panic() {
     }
 
     assert!(writer.stop());
-    eprintln!("bad-input matrix: {} cases, no panic", n + 11);
+    // The matrix, the 9 named cases, share --for, the 5 closed-stdout runs.
+    eprintln!("bad-input matrix: {} command lines ({n} in the matrix), no panic", n + 15);
 }
