@@ -399,7 +399,8 @@ pub(crate) fn collect(
         lock_path: semfile::path_of(&target.lock),
     };
     let mut done = super::Collected::default();
-    let lock = match Lock::acquire(OP, &names.lock_path, None, deadline) {
+    // The lock, by name, as any participant takes it (made if missing).
+    let lock = match Lock::acquire(OP, &names.lock_path, Some(default_lock_perm()), deadline) {
         Ok(Some((lock, _))) => Some(lock),
         Ok(None) => {
             // Held. If nobody else has the semaphore open, its holder is
@@ -412,7 +413,6 @@ pub(crate) fn collect(
             }
             None
         }
-        Err(e) if e.kind() == ErrorKind::NotFound => None,
         Err(e) => return Err(e),
     };
     if let Some(super::SegmentId::Posix { dev, ino }) = expect {

@@ -417,14 +417,15 @@ pub(crate) fn collect(
     const OP: Operation = Operation::Remove;
     let paths = Paths { segment: target.segment.clone(), lock: target.lock.clone(), native: target.native };
     let mut done = super::Collected::default();
-    let lock = match Lock::acquire(OP, &paths.lock, ftok_id, default_lock_perm(&paths), false, deadline) {
-        Ok(Some(lock)) => Some(lock),
-        Ok(None) => {
+    // The lock, by name, as any participant takes it (made if missing):
+    // never act without it, since a creator may be between making the key
+    // file and its semaphore.
+    let lock = match Lock::acquire(OP, &paths.lock, ftok_id, default_lock_perm(&paths), true, deadline)? {
+        Some(lock) => lock,
+        None => {
             done.kept = Some("its lock is held by a running process".into());
             return Ok(done);
         }
-        Err(e) if e.kind() == ErrorKind::NotFound => None,
-        Err(e) => return Err(e),
     };
     // The segment the listing saw, if it is still the one the key gives
     // and nobody is attached (nobody can be attaching: that takes the lock).
@@ -448,9 +449,7 @@ pub(crate) fn collect(
         }
     }
     if segment_exists(&paths, ftok_id) {
-        if let Some(lock) = lock {
-            lock.release()?;
-        }
+        lock.release()?;
         if done.kept.is_none() && expect.is_none() {
             done.kept = Some("its segment exists".into());
         }
@@ -464,25 +463,13 @@ pub(crate) fn collect(
             }
         }
     }
-    match lock {
-        Some(lock) => {
-            let file = unix::lstat(&paths.lock).ok();
-            done.lock_removed = lock.retire_abandoned()?;
-            if done.lock_removed && file.is_some() && unix::lstat(&paths.lock).is_err() {
-                done.files_removed.push(paths.lock.clone());
-            }
-            if !done.lock_removed && expect.is_none() {
-                done.kept = Some("a process waits for the lock".into());
-            }
-        }
-        None => {
-            // A key file with no semaphore behind it.
-            if let Ok(st) = unix::lstat(&paths.lock) {
-                if keyfile::remove_if_same(&paths.lock, st.id) {
-                    done.files_removed.push(paths.lock.clone());
-                }
-            }
-        }
+    let file = unix::lstat(&paths.lock).ok();
+    done.lock_removed = lock.retire_abandoned()?;
+    if done.lock_removed && file.is_some() && unix::lstat(&paths.lock).is_err() {
+        done.files_removed.push(paths.lock.clone());
+    }
+    if !done.lock_removed && expect.is_none() {
+        done.kept = Some("a process waits for the lock".into());
     }
     Ok(done)
 }
