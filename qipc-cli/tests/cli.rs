@@ -502,6 +502,7 @@ fn a_posix_segment_without_a_qt_name_is_listed_and_removed_only_when_named() {
         outs.push(qipc(&["gc", "--match", &name]));
     }
     assert!(outs.iter().any(|o| o.ok().contains("removed 1 object")), "{}", outs.last().unwrap());
+    assert!(!std::path::Path::new(&format!("/dev/shm/sem.{name}")).exists(), "gc's lock for it went too");
     // And rm by key too.
     std::fs::write(&path, [0u8; 16]).unwrap();
     let out = qipc(&["rm", "--native", &format!("posix:/{name}")]);
