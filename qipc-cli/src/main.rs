@@ -1,156 +1,175 @@
 //! `qipc`: see, share, read, write, lock and clean up Qt-style shared memory
-//! segments (QSharedMemory / QSystemSemaphore), from the command line.
+//! (QSharedMemory / QSystemSemaphore) from the command line.
 //!
-//! Exit status: 0 success, 1 error, 2 usage error. Errors are printed as
-//! `qipc: <operation>: <kind>: <cause>`.
+//! Exit status: 0 success, 1 error, 2 usage error. An error is printed as
+//! `qipc: COMMAND: MESSAGE` with hints below it, or, with `--json`, as the
+//! error document of JSON.md on standard output.
 
-mod args;
-mod data;
-mod demo;
-mod help;
-mod inspect_cmds;
+mod cli;
+mod cmd;
+mod error;
 mod json;
+mod keys;
 mod output;
 mod signals;
+// The tables are those of the inspection commands (Linux).
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+mod table;
 
-use std::{fmt, process::ExitCode};
+use std::{ffi::OsString, io::Write, process::ExitCode};
 
-use qipc::{KeyType, NativeKey};
+use clap::{
+    error::{ContextKind, ContextValue, ErrorKind},
+    CommandFactory, Parser,
+};
 
-use args::Args;
+use cli::Cli;
+use error::CliError;
 
-/// A failed command.
-#[derive(Debug)]
-pub(crate) enum CliError {
-    /// The command line is wrong (exit status 2).
-    Usage { cmd: String, msg: String },
-    /// The operation failed (exit status 1).
-    Failed { op: String, kind: String, cause: String },
-    /// Exit with this status, nothing to print (e.g. `lock`'s command).
-    Exit(u8),
-}
-
-impl CliError {
-    pub(crate) fn failed(op: &str, kind: &str, cause: impl Into<String>) -> CliError {
-        CliError::Failed { op: op.to_string(), kind: kind.to_string(), cause: cause.into() }
-    }
-
-    /// A library error, with its kind.
-    pub(crate) fn qipc(op: &str, err: qipc::Error) -> CliError {
-        CliError::failed(op, err.kind().as_str(), err.to_string())
-    }
-
-    /// An I/O error (files, stdin, processes).
-    pub(crate) fn io(op: &str, what: &str, err: std::io::Error) -> CliError {
-        CliError::failed(op, "IoError", format!("{what}: {err}"))
-    }
-}
-
-impl fmt::Display for CliError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CliError::Usage { cmd, msg } => {
-                let help = if cmd.is_empty() { "qipc --help".to_string() } else { format!("qipc help {cmd}") };
-                let op = if cmd.is_empty() { "qipc" } else { cmd };
-                write!(f, "qipc: {op}: UsageError: {msg}\nTry `{help}`.")
-            }
-            CliError::Failed { op, kind, cause } => write!(f, "qipc: {op}: {kind}: {cause}"),
-            CliError::Exit(code) => write!(f, "exit status {code}"),
-        }
-    }
-}
-
-pub(crate) type CliResult = Result<(), CliError>;
-
-/// The key named by `KEY` or `--native TEXT` (and `--type` for a legacy key).
-pub(crate) fn key_from_args(a: &Args) -> Result<NativeKey, CliError> {
-    let key_type = legacy_type(a)?;
-    match (a.positionals.first(), a.value("--native")) {
-        (Some(_), Some(_)) => Err(a.usage("give either KEY or --native NATIVE, not both")),
-        (None, None) => Err(a.usage("a KEY or --native NATIVE is required")),
-        (Some(key), None) => {
-            if key.is_empty() {
-                return Err(a.usage("the key is empty"));
-            }
-            Ok(NativeKey::legacy_shared_memory(key, key_type))
-        }
-        (None, Some(text)) => {
-            if a.value("--type").is_some() {
-                return Err(a.usage("--type applies to a legacy KEY; a native key's text names its type"));
-            }
-            let key = NativeKey::from_string(text).map_err(|e| a.usage(e.to_string()))?;
-            if key.is_empty() {
-                return Err(a.usage("the native key is empty"));
-            }
-            if key.key_type() == KeyType::Windows {
-                return Err(a.usage("Windows keys cannot be used on Linux"));
-            }
-            Ok(key)
-        }
-    }
-}
-
-/// `--type systemv|posix`, default System V (Qt's legacy default on Linux).
-pub(crate) fn legacy_type(a: &Args) -> Result<KeyType, CliError> {
-    match a.value("--type") {
-        None | Some("systemv") | Some("sysv") => Ok(KeyType::SYSTEM_V),
-        Some("posix") => Ok(KeyType::PosixRealtime),
-        Some(other) => Err(a.usage(format!("--type: expected systemv or posix, not `{other}`"))),
-    }
-}
-
-fn run(argv: &[String]) -> CliResult {
-    let Some(cmd) = argv.first() else {
-        print!("{}", help::overview());
-        return Err(CliError::Usage { cmd: String::new(), msg: "no command given".into() });
-    };
-    let rest = &argv[1..];
-    if rest.iter().take_while(|a| *a != "--").any(|a| a == "--help" || a == "-h") && cmd != "help" {
-        return help::command(cmd);
-    }
-    match cmd.as_str() {
-        "-h" | "--help" => {
-            print!("{}", help::overview());
-            Ok(())
-        }
-        "-V" | "--version" => {
-            println!("qipc {}", env!("CARGO_PKG_VERSION"));
-            Ok(())
-        }
-        "help" => match rest.first() {
-            None => {
-                print!("{}", help::overview());
-                Ok(())
-            }
-            Some(c) => help::command(c),
-        },
-        "ls" => inspect_cmds::ls(rest),
-        "info" => inspect_cmds::info(rest),
-        "key" => inspect_cmds::key(rest),
-        "gc" => inspect_cmds::gc(rest),
-        "rm" => inspect_cmds::rm(rest),
-        "share" => data::share(rest),
-        "read" => data::read(rest),
-        "write" => data::write(rest),
-        "lock" => data::lock(rest),
-        "demo" => demo::demo(rest),
-        "__demo-reader" => demo::reader(rest),
-        other => Err(CliError::Usage { cmd: String::new(), msg: format!("unknown command `{other}`") }),
-    }
-}
+const COMMANDS: &str = "ls, info, key, share, read, write, lock, rm, gc, demo, help";
 
 fn main() -> ExitCode {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    match run(&argv) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(CliError::Exit(code)) => ExitCode::from(code),
-        Err(e @ CliError::Usage { .. }) => {
-            eprintln!("{e}");
-            ExitCode::from(2)
-        }
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => return clap_error(&e, &args),
+    };
+    let Some(command) = cli.command else {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(
+            err,
+            "qipc: see, share, read, write, lock and clean up Qt-style shared memory\n\n\
+             Usage: qipc COMMAND [OPTIONS]\n\
+             Commands: {COMMANDS}\n\n\
+             `qipc help` describes them; `qipc help COMMAND` shows a command's options and examples."
+        );
+        return ExitCode::from(2);
+    };
+    let (name, json) = (command.name(), command.json());
+    match cmd::run(command) {
+        Ok(status) => ExitCode::from(status),
         Err(e) => {
-            eprintln!("{e}");
-            ExitCode::from(1)
+            report(name, json, &e);
+            ExitCode::from(e.status)
         }
     }
+}
+
+/// Prints an error: `qipc: COMMAND: MESSAGE` and its hints on standard
+/// error, or the JSON error document on standard output.
+fn report(command: &str, json: bool, e: &CliError) {
+    if e.quiet {
+        return;
+    }
+    if json {
+        let doc = json::ErrorDoc {
+            error: json::ErrorJson { kind: e.kind, message: &e.message, hints: &e.hints, exit_code: e.status },
+        };
+        if json::print(command, &doc).is_ok() {
+            return;
+        }
+    }
+    let mut err = std::io::stderr().lock();
+    let prefix = if command.is_empty() { "qipc".to_string() } else { format!("qipc: {command}") };
+    let _ = writeln!(err, "{prefix}: {}", e.message);
+    for hint in &e.hints {
+        let _ = writeln!(err, "  {hint}");
+    }
+}
+
+/// `--json` given before any `--`.
+fn wants_json(args: &[OsString]) -> bool {
+    args.iter().skip(1).take_while(|a| *a != "--").any(|a| a == "--json")
+}
+
+/// The first argument that is not an option.
+fn first_word(args: &[OsString]) -> Option<&OsString> {
+    args.iter().skip(1).find(|a| !a.to_string_lossy().starts_with('-'))
+}
+
+/// The subcommand named on the command line, if any.
+fn command_named(args: &[OsString]) -> Option<String> {
+    let names: Vec<String> = Cli::command().get_subcommands().map(|c| c.get_name().to_string()).collect();
+    let first = first_word(args)?.to_str()?;
+    names.iter().any(|n| n == first).then(|| first.to_string())
+}
+
+/// A clap error: help and version go to standard output (status 0); a
+/// usage error becomes `qipc: COMMAND: MESSAGE` (status 2).
+fn clap_error(e: &clap::Error, args: &[OsString]) -> ExitCode {
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
+    }
+    let command = command_named(args).unwrap_or_default();
+    let context = |kind: ContextKind| match e.get(kind) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        Some(ContextValue::Strings(v)) => v.first().cloned(),
+        _ => None,
+    };
+    let mut err = match e.kind() {
+        ErrorKind::InvalidSubcommand => {
+            let name = context(ContextKind::InvalidSubcommand).unwrap_or_default();
+            let raw = args.iter().find(|a| a.to_str().is_none());
+            let mut msg = match raw {
+                Some(raw) if name.contains('\u{FFFD}') => format!("unknown command {raw:?} (not valid UTF-8)"),
+                _ => format!("unknown command `{name}`"),
+            };
+            if let Some(s) = context(ContextKind::SuggestedSubcommand) {
+                msg.push_str(&format!("; did you mean `{s}`?"));
+            }
+            CliError::usage(msg).hint(format!("the commands: {COMMANDS}; `qipc help` describes them"))
+        }
+        ErrorKind::UnknownArgument => {
+            let arg = context(ContextKind::InvalidArg).unwrap_or_default();
+            let mut msg = format!("unknown option `{arg}`");
+            if let Some(s) = context(ContextKind::SuggestedArg) {
+                msg.push_str(&format!("; did you mean `{s}`?"));
+            }
+            let mut err = CliError::usage(msg);
+            if let Some(s) = context(ContextKind::SuggestedSubcommand) {
+                err = err.hint(format!("`{s}` is a command: `qipc {s} ...`"));
+            }
+            if command.is_empty() && arg == "--json" {
+                err = err.hint("--json goes after the command, as in `qipc ls --json`");
+            } else if !command.is_empty() && arg.starts_with('-') && context(ContextKind::SuggestedArg).is_none() {
+                err = err.hint(format!("a value that starts with `-` goes after `--`, as in `-- {arg}`"));
+            }
+            err
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => CliError::usage("a command is required"),
+        _ => CliError::usage(clap_message(e)),
+    };
+    let help = if command.is_empty() { "`qipc --help`".to_string() } else { format!("`qipc {command} --help`") };
+    if let Some(usage) = usage_of(&command) {
+        err = err.hint(usage);
+    }
+    err = err.hint(format!("{help} shows every option, with examples"));
+    report(&command, wants_json(args), &err);
+    ExitCode::from(2)
+}
+
+/// Clap's message without its `error: ` prefix, its usage and its footer,
+/// on one line.
+fn clap_message(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let body = text.split("\n\nUsage:").next().unwrap_or(&text);
+    let body = body.split("\n\nFor more information").next().unwrap_or(body);
+    let body = body.strip_prefix("error: ").unwrap_or(body);
+    let lines: Vec<&str> = body.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    lines.join(" ")
+}
+
+/// The `Usage: qipc COMMAND …` line of a command.
+fn usage_of(command: &str) -> Option<String> {
+    if command.is_empty() {
+        return None;
+    }
+    let mut cli = Cli::command();
+    cli.build();
+    let usage = cli.find_subcommand_mut(command)?.render_usage().to_string();
+    usage.lines().next().map(str::to_string)
 }

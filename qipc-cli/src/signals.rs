@@ -1,74 +1,65 @@
-//! SIGINT / SIGTERM / SIGHUP handling: a handler that only sets a flag,
-//! which long-running commands poll.
+//! Stop requests: Ctrl-C, SIGTERM or SIGHUP (on Windows Ctrl-C, Ctrl-Break
+//! or closing the console), through the `ctrlc` crate. Its handler thread
+//! hands each request to a channel, so waiting for one is a blocking
+//! receive, with or without a time limit, instead of a polling loop. The
+//! examples of the `qipc` crate (`examples/support`) wait the same way.
 
 use std::{
-    sync::atomic::{AtomicI32, Ordering},
-    time::{Duration, Instant},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        mpsc::{self, Receiver, RecvTimeoutError},
+        Arc,
+    },
+    time::Duration,
 };
 
-/// The last signal received, or 0.
-static SIGNAL: AtomicI32 = AtomicI32::new(0);
+use crate::error::CliError;
 
-extern "C" fn on_signal(sig: libc::c_int) {
-    // Only an atomic store: async-signal-safe.
-    SIGNAL.store(sig, Ordering::SeqCst);
+/// The requests, as they arrive.
+#[derive(Debug)]
+pub struct StopRequests {
+    rx: Receiver<()>,
+    seen: Arc<AtomicBool>,
 }
 
-/// Installs the flag-setting handler for SIGINT, SIGTERM and SIGHUP.
-pub fn install() {
-    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        // SAFETY: a zeroed sigaction is a valid "no flags, empty mask"
-        // value; we set the handler to a function that only performs an
-        // atomic store, which is async-signal-safe.
-        unsafe {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
-            libc::sigemptyset(&mut sa.sa_mask);
-            sa.sa_flags = libc::SA_RESTART;
-            libc::sigaction(sig, &sa, std::ptr::null_mut());
+/// The requests this waits for, as messages name them.
+#[cfg(unix)]
+pub const STOP_WORDS: &str = "Ctrl-C or SIGTERM";
+/// The requests this waits for, as messages name them.
+#[cfg(not(unix))]
+pub const STOP_WORDS: &str = "Ctrl-C or Ctrl-Break";
+
+impl StopRequests {
+    /// Installs the handler (once per process). From then on a stop
+    /// request no longer ends the process: it is waited for.
+    pub fn install() -> Result<StopRequests, CliError> {
+        let (tx, rx) = mpsc::channel();
+        let seen = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&seen);
+        ctrlc::set_handler(move || {
+            flag.store(true, Ordering::SeqCst);
+            let _ = tx.send(());
+        })
+        .map_err(|e| CliError::new("IoError", format!("cannot handle {STOP_WORDS}: {e}")))?;
+        Ok(StopRequests { rx, seen })
+    }
+
+    /// Waits for a request, at most `limit` if given. True if one came.
+    pub fn wait(&self, limit: Option<Duration>) -> bool {
+        match limit {
+            // A limit too far to represent is no limit (std's recv_timeout
+            // handles the overflow).
+            Some(limit) => match self.rx.recv_timeout(limit) {
+                Ok(()) => true,
+                Err(RecvTimeoutError::Timeout) => false,
+                Err(RecvTimeoutError::Disconnected) => self.requested(),
+            },
+            None => self.rx.recv().is_ok(),
         }
     }
-}
 
-/// The signal received since [`install`], if any.
-pub fn received() -> Option<i32> {
-    match SIGNAL.load(Ordering::SeqCst) {
-        0 => None,
-        s => Some(s),
-    }
-}
-
-/// The name of a signal number.
-pub fn name(sig: i32) -> &'static str {
-    match sig {
-        libc::SIGINT => "SIGINT",
-        libc::SIGTERM => "SIGTERM",
-        libc::SIGHUP => "SIGHUP",
-        libc::SIGKILL => "SIGKILL",
-        _ => "signal",
-    }
-}
-
-/// Waits until a signal arrives or `limit` passes. Returns the signal.
-pub fn wait(limit: Option<Duration>) -> Option<i32> {
-    let deadline = limit.and_then(|d| Instant::now().checked_add(d));
-    loop {
-        if let Some(s) = received() {
-            return Some(s);
-        }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Sends `sig` to process `pid`.
-pub fn kill(pid: u32, sig: i32) {
-    let Ok(pid) = libc::pid_t::try_from(pid) else { return };
-    // SAFETY: kill takes plain values; sending a signal to a child we
-    // spawned has no memory-safety implications.
-    unsafe {
-        libc::kill(pid, sig);
+    /// True once a request has arrived.
+    pub fn requested(&self) -> bool {
+        self.seen.load(Ordering::SeqCst)
     }
 }

@@ -44,7 +44,7 @@ mod support;
 
 use std::{path::PathBuf, process::ExitCode};
 
-use support::{say, signal_name, TerminationSignals, STOP_SIGNALS};
+use support::{say, StopRequests, STOP_SIGNALS};
 
 use qipc::{
     datastream::{DataStreamReader, DataStreamWriter, ImageFormat as QImageFormat, QImage},
@@ -182,10 +182,10 @@ fn load(path: &std::path::Path, key: NativeKey) -> ExitCode {
     out.write_qimage(&qimage);
     let data = out.into_bytes();
 
-    let signals = match TerminationSignals::block() {
-        Ok(signals) => signals,
+    let stops = match StopRequests::install() {
+        Ok(stops) => stops,
         Err(err) => {
-            eprintln!("image_share: cannot block {STOP_SIGNALS}: {err}");
+            eprintln!("image_share: cannot handle {STOP_SIGNALS}: {err}");
             return ExitCode::FAILURE;
         }
     };
@@ -218,10 +218,10 @@ fn load(path: &std::path::Path, key: NativeKey) -> ExitCode {
         qimage.format(),
         shared_memory.size()
     ));
-    let signal = signals.wait();
+    stops.wait();
     match shared_memory.detach() {
         Ok(()) => {
-            say(format_args!("image_share: got {}, detached", signal_name(signal)));
+            say(format_args!("image_share: stop requested ({STOP_SIGNALS}), detached"));
             ExitCode::SUCCESS
         }
         Err(err) => {

@@ -51,7 +51,7 @@ mod support;
 
 use std::process::ExitCode;
 
-use support::{say, signal_name, TerminationSignals, STOP_SIGNALS, STOP_WORDS};
+use support::{say, StopRequests, STOP_SIGNALS, STOP_WORDS};
 
 use qipc::{AccessMode, CreateOptions, ErrorKind, KeyType, NativeKey, SharedMemory};
 
@@ -87,12 +87,12 @@ fn main() -> ExitCode {
         None => format!("native key {key}"),
     };
 
-    // Block the termination signals before creating the marker, so that a
-    // signal arriving early is taken by the wait below and we detach.
-    let signals = match TerminationSignals::block() {
-        Ok(signals) => signals,
+    // Handle stop requests before creating the marker, so that one
+    // arriving early is taken by the wait below and we detach.
+    let stops = match StopRequests::install() {
+        Ok(stops) => stops,
         Err(err) => {
-            eprintln!("single_instance: cannot block {STOP_SIGNALS}: {err}");
+            eprintln!("single_instance: cannot handle {STOP_SIGNALS}: {err}");
             return ExitCode::FAILURE;
         }
     };
@@ -120,8 +120,8 @@ fn main() -> ExitCode {
     }
 
     say(format_args!("running (pid {pid}) with {described}; stop with {STOP_WORDS}"));
-    let signal = signals.wait();
-    say(format_args!("single_instance: got {}, exiting", signal_name(signal)));
+    stops.wait();
+    say(format_args!("single_instance: stop requested ({STOP_SIGNALS}), exiting"));
     match marker.detach() {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -31,7 +31,7 @@ mod support;
 
 use std::process::ExitCode;
 
-use support::{say, signal_name, TerminationSignals, STOP_SIGNALS, STOP_WORDS};
+use support::{say, StopRequests, STOP_SIGNALS, STOP_WORDS};
 
 use qipc::{datastream::DataStreamWriter, AccessMode, ErrorKind, KeyType, NativeKey, SharedMemory};
 
@@ -63,12 +63,12 @@ fn main() -> ExitCode {
         return remove_segment(&key);
     }
 
-    // Block the termination signals first: one that arrives while we create
-    // and write stays pending, and the wait below still detaches cleanly.
-    let signals = match TerminationSignals::block() {
-        Ok(signals) => signals,
+    // Handle stop requests first: one that arrives while we create and
+    // write is waited for below, and we still detach cleanly.
+    let stops = match StopRequests::install() {
+        Ok(stops) => stops,
         Err(err) => {
-            eprintln!("writer: cannot block {STOP_SIGNALS}: {err}");
+            eprintln!("writer: cannot handle {STOP_SIGNALS}: {err}");
             return ExitCode::FAILURE;
         }
     };
@@ -114,8 +114,8 @@ fn main() -> ExitCode {
         shared_memory.native_key()
     ));
 
-    let signal = signals.wait();
-    say(format_args!("writer: got {}, detaching", signal_name(signal)));
+    stops.wait();
+    say(format_args!("writer: stop requested ({STOP_SIGNALS}), detaching"));
     match shared_memory.detach() {
         Ok(()) => {
             say(format_args!("writer: detached"));

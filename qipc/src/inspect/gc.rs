@@ -7,7 +7,7 @@ use super::{scan::Group, Object, Snapshot, Usage};
 use crate::{
     backend::{self, Collected},
     error::{Error, ErrorKind, Operation, Result},
-    key::NativeKey,
+    key::{KeyType, NativeKey},
     sys::{unix, Deadline},
 };
 
@@ -20,7 +20,10 @@ const LOCK_WAIT: Duration = Duration::from_secs(1);
 pub struct GcOptions {
     /// Report what would be removed, remove nothing.
     pub dry_run: bool,
-    /// Only objects whose location or key contains this text.
+    /// Only objects whose location or key contains this text. Naming
+    /// objects this way also lets gc remove an unused POSIX segment whose
+    /// name is not Qt's ([`PosixSegment::qt_named`](super::PosixSegment::qt_named)),
+    /// which it otherwise skips: such a file may belong to any program.
     pub matching: Option<String>,
 }
 
@@ -30,6 +33,8 @@ pub struct GcOptions {
 pub struct ObjectRef {
     /// Its kind: `shm`, `sem`, `keyfile` or `temp`.
     pub kind: &'static str,
+    /// Its backend: System V or POSIX.
+    pub backend: KeyType,
     /// Where it lives.
     pub location: String,
     /// Its key, if known.
@@ -45,7 +50,7 @@ impl ObjectRef {
             Object::SysvSemaphore(s) => Some(s.semid),
             _ => None,
         };
-        ObjectRef { kind: o.kind(), location: o.location(), key: o.key().cloned(), id }
+        ObjectRef { kind: o.kind(), backend: o.backend(), location: o.location(), key: o.key().cloned(), id }
     }
 }
 
@@ -60,6 +65,30 @@ pub enum GcOutcome {
     Kept(String),
     /// Removing it failed.
     Failed(String),
+    /// Left alone, and why: in use, of unknown use, or (a POSIX segment
+    /// whose name is not Qt's) not named by [`GcOptions::matching`].
+    Skipped(String),
+}
+
+impl GcOutcome {
+    /// `"removed"`, `"would-remove"`, `"kept"`, `"failed"` or `"skipped"`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            GcOutcome::Removed => "removed",
+            GcOutcome::WouldRemove => "would-remove",
+            GcOutcome::Kept(_) => "kept",
+            GcOutcome::Failed(_) => "failed",
+            GcOutcome::Skipped(_) => "skipped",
+        }
+    }
+
+    /// Why it was kept, failed or skipped.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            GcOutcome::Removed | GcOutcome::WouldRemove => None,
+            GcOutcome::Kept(why) | GcOutcome::Failed(why) | GcOutcome::Skipped(why) => Some(why),
+        }
+    }
 }
 
 /// One object's line of a report.
@@ -68,26 +97,32 @@ pub enum GcOutcome {
 pub struct GcEntry {
     /// The object.
     pub object: ObjectRef,
-    /// Why it counted as garbage.
+    /// Its state when listed: why it counted as garbage, or why it is in
+    /// use.
     pub reason: String,
     /// What happened.
     pub outcome: GcOutcome,
 }
 
-/// What [`gc`] or [`remove`] did, one entry per object.
+/// What [`gc`] or [`remove`] did, one entry per object it looked at
+/// (those it left alone too, as [`GcOutcome::Skipped`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct GcReport {
-    /// One entry per orphaned object.
+    /// One entry per object.
     pub entries: Vec<GcEntry>,
-    /// Objects in use (or of unknown use) that were left alone.
-    pub in_use: usize,
 }
 
 impl GcReport {
     /// The number of objects removed (or, in a dry run, that would be).
     pub fn removed(&self) -> usize {
         self.entries.iter().filter(|e| matches!(e.outcome, GcOutcome::Removed | GcOutcome::WouldRemove)).count()
+    }
+
+    /// The number of objects left alone because they were in use, of
+    /// unknown use, or not named (see [`GcOutcome::Skipped`]).
+    pub fn skipped(&self) -> usize {
+        self.entries.iter().filter(|e| matches!(e.outcome, GcOutcome::Skipped(_))).count()
     }
 }
 
@@ -98,8 +133,21 @@ fn matches(o: &Object, pattern: &Option<String>) -> bool {
     }
 }
 
+/// The object's state in words: why it is garbage, or who uses it.
 fn reason(o: &Object) -> String {
-    o.usage().detail().unwrap_or(o.usage().as_str()).to_string()
+    match o.usage() {
+        Usage::InUse { processes, note } => {
+            let who = processes.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+            match (who.is_empty(), note) {
+                (false, Some(note)) => format!("in use by {who} ({note})"),
+                (false, None) => format!("in use by {who}"),
+                (true, Some(note)) => format!("in use: {note}"),
+                (true, None) => "in use".into(),
+            }
+        }
+        Usage::Orphaned { why } => why.clone(),
+        Usage::Unknown { why } => format!("whether it is in use is unknown: {why}"),
+    }
 }
 
 /// Removes what nobody uses: orphaned segments (nobody attached, nobody has
@@ -127,9 +175,28 @@ pub fn gc(options: &GcOptions) -> Result<GcReport> {
             continue;
         }
         let segment_in_use = g.segment.is_some_and(|i| !snap.objects[i].usage().is_orphaned());
-        let orphans: Vec<usize> =
-            wanted.iter().copied().filter(|i| snap.objects[*i].usage().is_orphaned() && !segment_in_use).collect();
-        report.in_use += wanted.len() - orphans.len();
+        // Another program's /dev/shm file looks the same as a Qt 6.6+
+        // native key's segment: only one the caller named is removed.
+        let unnamed_foreign = options.matching.is_none()
+            && g.segment.is_some_and(|i| matches!(&snap.objects[i], Object::PosixSegment(p) if !p.qt_named));
+        let mut orphans = Vec::new();
+        for i in wanted {
+            let o = &snap.objects[i];
+            if o.usage().is_orphaned() && segment_in_use {
+                report.entries.push(entry(o, GcOutcome::Skipped("its segment is in use".into())));
+            } else if !o.usage().is_orphaned() {
+                report.entries.push(entry(o, GcOutcome::Skipped(reason(o))));
+            } else if unnamed_foreign {
+                report.entries.push(entry(
+                    o,
+                    GcOutcome::Skipped(
+                        "its name is not Qt's, so it may belong to another program: name it to remove it".into(),
+                    ),
+                ));
+            } else {
+                orphans.push(i);
+            }
+        }
         if orphans.is_empty() {
             continue;
         }
@@ -160,7 +227,7 @@ pub fn gc(options: &GcOptions) -> Result<GcReport> {
             continue;
         }
         if !o.usage().is_orphaned() {
-            report.in_use += 1;
+            report.entries.push(entry(o, GcOutcome::Skipped(reason(o))));
             continue;
         }
         let outcome = if options.dry_run {
@@ -266,5 +333,5 @@ pub fn remove(key: &NativeKey, force: bool) -> Result<GcReport> {
             entry(o, outcome)
         })
         .collect();
-    Ok(GcReport { entries, in_use: 0 })
+    Ok(GcReport { entries })
 }

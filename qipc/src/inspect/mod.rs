@@ -23,7 +23,8 @@
 //! let ours = snapshot.objects().iter().find(|o| o.location() == file).unwrap();
 //! assert!(ours.usage().is_in_use());
 //! let report = inspect::gc(&inspect::GcOptions { dry_run: true, ..Default::default() })?;
-//! assert!(report.entries.iter().all(|e| e.object.location != file), "in use: kept");
+//! let entry = report.entries.iter().find(|e| e.object.location == file).unwrap();
+//! assert!(matches!(entry.outcome, inspect::GcOutcome::Skipped(_)), "in use: left alone");
 //! # Ok::<(), qipc::Error>(())
 //! ```
 //!
@@ -194,6 +195,14 @@ pub struct PosixSegment {
     pub path: String,
     /// Its key (`posix:/<name>`, with the legacy key when recovered).
     pub key: NativeKey,
+    /// Its name is recognisably Qt's (or qipc's): a legacy key's
+    /// `qipc_sharedmemory_…` name, or a lock semaphore of the same name
+    /// beside it. False for any other `/dev/shm` file, which may belong to
+    /// any program: among them the segment of a Qt 6.6+ native key whose
+    /// program exited (Qt removes the lock semaphore then, never the
+    /// segment). [`gc`] removes such a segment only when
+    /// [`GcOptions::matching`] names it.
+    pub qt_named: bool,
     /// Size in bytes.
     pub size: u64,
     /// Owner and mode.
@@ -432,8 +441,10 @@ impl Snapshot {
         self.hidden_processes
     }
 
-    /// How many `/dev/shm` entries were left out because their names do not
-    /// follow Qt's schemes (they belong to other software).
+    /// How many `/dev/shm` semaphores were left out because their names do
+    /// not follow Qt's schemes and no segment goes with them (they belong to
+    /// other software). Other programs' POSIX segments are listed, with
+    /// [`PosixSegment::qt_named`] false.
     pub fn other_names(&self) -> usize {
         self.other_names
     }

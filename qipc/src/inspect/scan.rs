@@ -198,23 +198,78 @@ impl Builder {
     /// System V objects with Qt's project id that no key file we found
     /// names (native keys elsewhere, or key files deleted), and segments
     /// removed but still attached.
+    ///
+    /// A native key (`systemv:/path`) names its segment and its lock by one
+    /// file, so both have the same System V key: such a lock takes its
+    /// segment's usage, as in a group. The file is recovered when a process
+    /// names it on its command line in the text form (`systemv:/path`).
     fn sysv_nameless(&mut self, named_shm: &[i32], named_sem: &[i32]) {
         let qt_key = |k: i32| k != 0 && (k as u32 >> 24) as u8 == QT_PROJECT;
-        for row in self.shm_rows.clone() {
-            let removed = row.perms & 0o1000 != 0;
-            if named_shm.contains(&row.id) || !(qt_key(row.key) || removed) {
-                continue;
+        let shm_rows: Vec<SysvRow> = self
+            .shm_rows
+            .iter()
+            .filter(|row| !named_shm.contains(&row.id) && (qt_key(row.key) || row.perms & 0o1000 != 0))
+            .cloned()
+            .collect();
+        let sem_rows: Vec<SysvRow> =
+            self.sem_rows.iter().filter(|row| !named_sem.contains(&row.id) && qt_key(row.key)).cloned().collect();
+        if shm_rows.is_empty() && sem_rows.is_empty() {
+            return;
+        }
+        let files = self.native_sysv_files();
+        let named = |k: i32| files.get(&k).map(|path| (Some(path.clone()), Some(NativeKey::system_v(path.clone()))));
+        let mut segments: HashMap<i32, usize> = HashMap::new();
+        // The usage is that of an object no key file here names, even when
+        // a command line names its file.
+        for row in &shm_rows {
+            let (file, key) = named(row.key).unwrap_or_default();
+            if row.key != 0 {
+                segments.insert(row.key, self.objects.len());
             }
-            let o = self.sysv_segment(&row, None, None);
+            let mut o = self.sysv_segment(row, None, None);
+            (o.key_file, o.key) = (file, key);
             self.objects.push(Object::SysvSegment(o));
         }
-        for row in self.sem_rows.clone() {
-            if named_sem.contains(&row.id) || !qt_key(row.key) {
-                continue;
+        for row in &sem_rows {
+            let (file, key) = named(row.key).unwrap_or_default();
+            let mut o = self.sysv_semaphore(row, None, None);
+            (o.key_file, o.key) = (file, key);
+            if let (Some(seg), Usage::Unknown { .. }) = (segments.get(&row.key), &o.usage) {
+                o.usage = if self.objects[*seg].usage().is_in_use() {
+                    Usage::in_use(Vec::new(), Some("locks a segment in use".into()))
+                } else {
+                    Usage::Orphaned { why: "goes with its orphaned segment".into() }
+                };
             }
-            let o = self.sysv_semaphore(&row, None, None);
             self.objects.push(Object::SysvSemaphore(o));
         }
+    }
+
+    /// The key files of native System V keys that processes name on their
+    /// command lines (`systemv:/path`, alone or after `=`), by the System V
+    /// key they give.
+    fn native_sysv_files(&self) -> HashMap<i32, String> {
+        let mut files = HashMap::new();
+        for p in &self.procs.procs {
+            for arg in &p.args {
+                let value = arg.split_once('=').map(|(_, v)| v);
+                for candidate in [Some(arg.as_str()), value].into_iter().flatten() {
+                    if !candidate.starts_with("systemv:") {
+                        continue;
+                    }
+                    let Ok(key) = NativeKey::from_string(candidate) else { continue };
+                    if key.key_type() != KeyType::SYSTEM_V || key.native_key().is_empty() {
+                        continue;
+                    }
+                    if let Some(st) = regular_file(key.native_key()) {
+                        files
+                            .entry(sysv::Key::of_file(&st, QT_PROJECT).0)
+                            .or_insert_with(|| key.native_key().to_string());
+                    }
+                }
+            }
+        }
+        files
     }
 
     fn sysv_segment(&self, row: &SysvRow, key_file: Option<String>, key: Option<NativeKey>) -> SysvSegment {
@@ -262,6 +317,19 @@ impl Builder {
         } else if value == 0 {
             let holder = last.filter(|(_, alive)| *alive).map(|(pid, _)| self.process(pid));
             Usage::in_use(holder.into_iter().collect(), Some("held".into()))
+        } else if key_file.is_none() {
+            // Its key file may be in another temporary directory (a
+            // process with another TMPDIR) or be a native key's file: then
+            // it is the lock of a segment this scan cannot pair it with,
+            // and removing it would break that segment's lock. Only a
+            // native key's lock (same System V key as a segment) is
+            // settled, in `sysv_nameless`.
+            Usage::Unknown {
+                why: format!(
+                    "no key file in the temporary directory names it (it may be the lock of a segment whose key file                      is elsewhere); `ipcrm -s {}` removes it if you know it is unused",
+                    row.id
+                ),
+            }
         } else if sysv::sem_stat(id).is_ok_and(|st| st.nsems >= 2) {
             Usage::Orphaned { why: "no segment uses it".into() }
         } else {
@@ -405,11 +473,10 @@ impl Builder {
                 Some(rest) => format!("{SEM_PREFIX}{rest}"),
                 None => name.clone(),
             };
-            let qt_style = legacy_rest.is_some() || files.contains_key(format!("sem.{lock}").as_str());
-            if !qt_style {
-                self.other_names += 1;
-                continue;
-            }
+            // Any other name is still listed (it may be a Qt 6.6+ native
+            // key's segment, whose program removed the lock semaphore when
+            // it exited), marked as not recognisably Qt's.
+            let qt_named = legacy_rest.is_some() || files.contains_key(format!("sem.{lock}").as_str());
             let key = match legacy_rest.and_then(|r| self.recover(r, Purpose::SharedMemory)) {
                 Some(l) => NativeKey::legacy_shared_memory(&l, KeyType::PosixRealtime),
                 None => NativeKey::posix(format!("/{name}")),
@@ -430,6 +497,7 @@ impl Builder {
             self.objects.push(Object::PosixSegment(PosixSegment {
                 path,
                 key,
+                qt_named,
                 size: st.size,
                 owner: self.owner(st.uid, st.mode),
                 created: st.mtime,
@@ -465,6 +533,16 @@ impl Builder {
     /// the segment is, and goes with it when it is orphaned.
     fn settle_groups(&mut self) {
         for g in &self.groups {
+            // A key file is not garbage while its key's segment is in use
+            // (the lock's file, between a retire and the next lock).
+            if g.segment.is_some_and(|i| self.objects[i].usage().is_in_use()) {
+                for f in &g.files {
+                    if self.objects[*f].usage().is_orphaned() {
+                        let usage = Usage::in_use(Vec::new(), Some("its key's segment is in use".into()));
+                        set_usage(&mut self.objects[*f], usage);
+                    }
+                }
+            }
             let (Some(seg), Some(lock)) = (g.segment, g.lock) else { continue };
             let segment_in_use = self.objects[seg].usage().is_in_use();
             let lock_usage = self.objects[lock].usage().clone();
@@ -566,15 +644,20 @@ pub(super) fn key_report(snap: &Snapshot, key: &NativeKey) -> KeyReport {
     // A native System V key names its objects by a file the scan does not
     // look at: match the nameless ones by key.
     if objects.is_empty() {
+        let unnamed_or = |file: &Option<String>, path: &str| file.as_deref().map_or(true, |f| f == path);
         for o in &snap.objects {
             match o {
-                Object::SysvSegment(s) if s.key_file.is_none() && Some(s.sysv_key) == sysv_keys.0 => {
+                Object::SysvSegment(s)
+                    if unnamed_or(&s.key_file, &target.segment) && Some(s.sysv_key) == sysv_keys.0 =>
+                {
                     let mut s = s.clone();
                     s.key_file = Some(target.segment.clone());
                     s.key = Some(key.clone());
                     objects.push(Object::SysvSegment(s));
                 }
-                Object::SysvSemaphore(s) if s.key_file.is_none() && Some(s.sysv_key) == sysv_keys.1 => {
+                Object::SysvSemaphore(s)
+                    if unnamed_or(&s.key_file, &target.lock) && Some(s.sysv_key) == sysv_keys.1 =>
+                {
                     let mut s = s.clone();
                     s.key_file = Some(target.lock.clone());
                     s.key = Some(key.lock_key());

@@ -50,7 +50,10 @@ impl ProcScan {
             let mut p = ProcEntry { pid, comm, args, ..ProcEntry::default() };
             match std::fs::read_to_string(format!("{base}/maps")) {
                 Ok(maps) => parse_maps(&maps, &mut p),
-                Err(_) => scan.unreadable += 1,
+                // Another user's process: its attachments are unknown.
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => scan.unreadable += 1,
+                // It exited during the scan: it uses nothing any more.
+                Err(_) => continue,
             }
             if let Ok(fds) = std::fs::read_dir(format!("{base}/fd")) {
                 for fd in fds.flatten() {

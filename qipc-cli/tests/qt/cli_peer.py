@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Qt peer for the qipc command's tests (qipc-cli/tests/cli.rs).
+"""Qt peer for the qipc command's tests against real Qt (qipc-cli/tests/qt.rs).
 
   create       QSharedMemory(key).create(size); prints READY <nativeKey> and stays attached
                until it is killed, gets SIGINT/SIGTERM, or its stdin closes; then detaches.
