@@ -3,6 +3,8 @@
 //! processes where the defect crossed processes. The storms that prove the
 //! model under every interleaving are in the `qipc-stress` crate.
 
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use std::{os::unix::fs::PermissionsExt, time::Duration};

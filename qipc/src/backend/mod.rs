@@ -361,6 +361,7 @@ pub(crate) struct Collected {
     pub(crate) kept: Option<String>,
 }
 
+#[cfg(target_os = "linux")]
 /// The objects a clean-up works on: the segment's name and its lock's
 /// name, as Qt derives them (the inspector knows them from the files it
 /// found even when it cannot recover the legacy key).
@@ -373,6 +374,7 @@ pub(crate) struct Target {
     pub(crate) native: bool,
 }
 
+#[cfg(target_os = "linux")]
 impl Target {
     pub(crate) fn of(key: &NativeKey) -> Target {
         Target {

@@ -333,13 +333,17 @@ impl Builder {
         } else if sysv::sem_stat(id).is_ok_and(|st| st.nsems >= 2) {
             Usage::Orphaned { why: "no segment uses it".into() }
         } else {
-            // Made by a Qt process, whose object removes it when it goes.
-            match last.filter(|(pid, alive)| *alive && *pid != self.me) {
-                Some((pid, _)) => Usage::in_use(
-                    vec![self.process(pid)],
-                    Some("made by a Qt process, which removes it when its QSharedMemory goes".into()),
+            // A set of one semaphore: made by Qt (a lock, or a
+            // QSystemSemaphore of the same name) or by a SystemSemaphore.
+            // Its creator removes it when its object goes, and a live one may
+            // simply not be in use yet: only its segment's state can settle
+            // it (see settle_groups), so alone it is of unknown use.
+            Usage::Unknown {
+                why: format!(
+                    "a semaphore made by Qt or by a SystemSemaphore, with no segment: its creator removes it; `ipcrm -s {}` \
+                     removes it if you know it is unused",
+                    row.id
                 ),
-                None => Usage::Orphaned { why: "no segment uses it, and the processes that used it are gone".into() },
             }
         };
         SysvSemaphore {
@@ -544,11 +548,17 @@ impl Builder {
                 }
             }
             let (Some(seg), Some(lock)) = (g.segment, g.lock) else { continue };
-            let segment_in_use = self.objects[seg].usage().is_in_use();
+            let segment = self.objects[seg].usage().clone();
             let lock_usage = self.objects[lock].usage().clone();
-            let settled = match (segment_in_use, &lock_usage) {
-                (true, Usage::Orphaned { .. }) => Usage::in_use(Vec::new(), Some("locks a segment in use".into())),
-                (false, Usage::Orphaned { .. }) => Usage::Orphaned { why: "goes with its orphaned segment".into() },
+            let settled = match (&segment, &lock_usage) {
+                (Usage::InUse { .. }, Usage::Orphaned { .. } | Usage::Unknown { .. }) => {
+                    Usage::in_use(Vec::new(), Some("locks a segment in use".into()))
+                }
+                // The clean-up decides under the lock whether it goes too
+                // (a lock a Qt object made goes only if its users are gone).
+                (Usage::Orphaned { .. }, Usage::Orphaned { .. } | Usage::Unknown { .. }) => {
+                    Usage::Orphaned { why: "goes with its orphaned segment".into() }
+                }
                 _ => lock_usage,
             };
             set_usage(&mut self.objects[lock], settled);

@@ -36,6 +36,7 @@ mod derive;
 mod env;
 mod text;
 
+#[cfg(target_os = "linux")] // the inspector recovers legacy keys with it
 pub(crate) use derive::legacy_name;
 #[cfg(test)]
 use derive::legacy_in;

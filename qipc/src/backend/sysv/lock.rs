@@ -195,6 +195,7 @@ impl Lock {
     /// [`retire`](Lock::retire), and a set a Qt process made goes too if
     /// the last process that used it is gone (its creator most likely was
     /// that process, or went before it).
+    #[cfg(target_os = "linux")] // for the inspector, which is Linux-only
     pub(crate) fn retire_abandoned(self) -> Result<bool> {
         let id = self.current();
         if made_by_qipc(id) {
