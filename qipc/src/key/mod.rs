@@ -463,7 +463,13 @@ impl NativeKey {
     /// ```
     pub fn lock_key(&self) -> NativeKey {
         match &self.legacy {
-            Some(legacy_key) => NativeKey::legacy_semaphore(legacy_key, self.key_type),
+            // The lock's name is the segment's with the semaphore prefix (the
+            // letters and the hash are the key's), in the same directory:
+            // no second derivation, which would read the environment again.
+            Some(legacy_key) => match swap_prefix(&self.native) {
+                Some(native) => NativeKey { key_type: self.key_type, native, legacy: Some(legacy_key.clone()) },
+                None => NativeKey::legacy_semaphore(legacy_key, self.key_type),
+            },
             // Windows has one namespace for mappings and semaphores, so Qt
             // names the lock `<native key cut to 255 UTF-16 units>_sem`.
             None if self.key_type == KeyType::Windows && !self.native.is_empty() => {
@@ -599,6 +605,14 @@ impl std::error::Error for KeyParseError {}
 
 /// Percent-encodes the bytes in `set` and every control character, as QUrl
 /// does for the components of a key's text form.
+/// `…/qipc_sharedmemory_<rest>` → `…/qipc_systemsem_<rest>` (the file name
+/// only), or `None` if the name does not start with the segment prefix.
+fn swap_prefix(native: &str) -> Option<String> {
+    let start = native.rfind(['/', '\\']).map_or(0, |i| i + 1);
+    let rest = native[start..].strip_prefix(Purpose::SharedMemory.prefix())?;
+    Some(format!("{}{}{rest}", &native[..start], Purpose::Semaphore.prefix()))
+}
+
 /// The temporary directory Qt 5.15 to 6.8 put System V key files in:
 /// `$TMPDIR` if it is set and not empty, else `/tmp`, made canonical
 /// (symbolic links resolved, no trailing slash).

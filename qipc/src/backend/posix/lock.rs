@@ -18,7 +18,9 @@ const MAX_STALE: usize = 10_000;
 /// Permissions for a lock semaphore qipc creates.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct LockPerm {
-    pub(crate) mode: u32,
+    /// Exact permission bits, or `None` for Qt's 0600 less the umask (read
+    /// only when a semaphore is created).
+    pub(crate) mode: Option<u32>,
     pub(crate) group: Option<u32>,
 }
 
@@ -47,7 +49,7 @@ impl Lock {
                 Ok(sem) => sem,
                 Err(e) if errno::is(&e, ENOENT) => match perm {
                     None => return Err(Error::os(op, "open", e).detail(format!("no lock semaphore {path}"))),
-                    Some(p) => match SemFile::create(path, 1, p.mode, p.group, true) {
+                    Some(p) => match SemFile::create(path, 1, p.mode.unwrap_or_else(|| 0o600 & !crate::sys::unix::umask()), p.group, true) {
                         Ok(Some(sem)) => sem,
                         // Someone created it first: open theirs.
                         Ok(None) => continue,

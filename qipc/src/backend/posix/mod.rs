@@ -118,14 +118,14 @@ fn object_error(op: Operation, call: &'static str, name: &str, e: std::io::Error
 /// whoever may read the segment may also take its lock (taking a
 /// semaphore needs write access to it).
 fn lock_perm(params: &CreateParams) -> LockPerm {
-    let mode = if params.exact_mode { params.mode } else { params.mode & !unix::umask() };
-    LockPerm { mode: super::readers_may_write(mode), group: params.group }
+    let mode = params.exact_mode.then(|| super::readers_may_write(params.mode));
+    LockPerm { mode, group: params.group }
 }
 
 /// The lock permissions an attacher uses if it has to create the lock
 /// semaphore (a Qt creator that exited took its semaphore with it).
 fn default_lock_perm() -> LockPerm {
-    LockPerm { mode: 0o600 & !unix::umask(), group: None }
+    LockPerm { mode: None, group: None }
 }
 
 /// Creates the object `names.name` under the lock; the caller holds it.

@@ -48,9 +48,17 @@ fn made_by_qipc(id: SemId) -> bool {
 /// How to create a missing lock semaphore.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct LockPerm {
-    pub(crate) mode: u32,
+    /// Exact permission bits, or `None` for Qt's 0600 less the umask (read
+    /// only when a semaphore is created).
+    pub(crate) mode: Option<u32>,
     /// Write qipc's marker into a key file this creates (native keys).
     pub(crate) marker: bool,
+}
+
+impl LockPerm {
+    fn bits(&self) -> u32 {
+        self.mode.unwrap_or_else(|| 0o600 & !unix::umask())
+    }
 }
 
 /// A System V lock semaphore this process uses.
@@ -89,7 +97,7 @@ impl Lock {
             let key = Key::of_file(&st, ftok_id);
             let id = match os::sem_open(key) {
                 Ok(id) => id,
-                Err(e) if errno::is(&e, ENOENT) && create => match create_semaphore(op, path, key, perm.mode)? {
+                Err(e) if errno::is(&e, ENOENT) && create => match create_semaphore(op, path, key, perm.bits())? {
                     Some(id) => id,
                     // The key file went meanwhile (its lock was retired):
                     // start again by name.

@@ -88,12 +88,15 @@ fn perm_bits(params: &CreateParams) -> u32 {
     }
 }
 
-fn lock_perm(paths: &Paths, mode: u32) -> LockPerm {
-    LockPerm { mode: super::readers_may_write(mode), marker: paths.native }
+/// The lock's permissions for a segment created with `params`: whoever may
+/// read the segment may take its lock.
+fn lock_perm(paths: &Paths, params: &CreateParams) -> LockPerm {
+    let mode = params.exact_mode.then(|| super::readers_may_write(params.mode));
+    LockPerm { mode, marker: paths.native }
 }
 
 fn default_lock_perm(paths: &Paths) -> LockPerm {
-    lock_perm(paths, 0o600 & !unix::umask())
+    LockPerm { mode: None, marker: paths.native }
 }
 
 fn segment_error(op: Operation, call: &'static str, e: std::io::Error, size: usize) -> Error {
@@ -271,7 +274,7 @@ pub(crate) fn create(
 ) -> Result<(Segment, Created)> {
     const OP: Operation = Operation::Create;
     let paths = Paths::of(key);
-    let lock = Lock::acquire(OP, &paths.lock, ftok_id, lock_perm(&paths, perm_bits(params)), true, deadline)?
+    let lock = Lock::acquire(OP, &paths.lock, ftok_id, lock_perm(&paths, params), true, deadline)?
         .ok_or_else(|| timed_out(OP))?;
     match create_segment(OP, &paths, ftok_id, params) {
         Ok((parts, created)) => {
@@ -322,7 +325,7 @@ pub(crate) fn open_or_create(
 ) -> Result<(Segment, Opened)> {
     const OP: Operation = Operation::Create;
     let paths = Paths::of(key);
-    let lock = Lock::acquire(OP, &paths.lock, ftok_id, lock_perm(&paths, perm_bits(params)), true, deadline)?
+    let lock = Lock::acquire(OP, &paths.lock, ftok_id, lock_perm(&paths, params), true, deadline)?
         .ok_or_else(|| timed_out(OP))?;
     let result = match attach_segment(Operation::Attach, &paths, ftok_id, params.writable) {
         Ok(parts) => Ok((parts, Opened::Attached)),
