@@ -450,7 +450,7 @@ impl<'e> StormRun<'e> {
         self.board.clear_seat(seat);
         let child = cmd.spawn()?;
         let pid = child.id();
-        self.pids.insert(pid);
+        self.record_pid(pid);
         self.result.counts.spawns += 1;
         self.kids.push(Kid {
             child,
@@ -482,7 +482,7 @@ impl<'e> StormRun<'e> {
         sys::kill_with_parent(&mut cmd);
         let child = cmd.spawn()?;
         let pid = child.id();
-        self.pids.insert(pid);
+        self.record_pid(pid);
         self.kids.push(Kid {
             child,
             pid,
@@ -496,6 +496,23 @@ impl<'e> StormRun<'e> {
             spawned: Instant::now(),
         });
         Ok(())
+    }
+
+    /// Remembers a pid of this storm, also in the run directory's `pids`
+    /// file, for `qipc-stress clean` should the coordinator be killed.
+    fn record_pid(&mut self, pid: u32) {
+        self.pids.insert(pid);
+        let line = format!("{pid}\n");
+        let appended = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.env.run_dir.join("pids"))
+            .and_then(|mut f| io::Write::write_all(&mut f, line.as_bytes()));
+        if let Err(e) = appended {
+            if self.result.notes.iter().all(|n| !n.starts_with("cannot record pids")) {
+                self.note(&format!("cannot record pids for `qipc-stress clean`: {e}"));
+            }
+        }
     }
 
     fn respawn_due(&mut self) {
@@ -672,8 +689,9 @@ impl<'e> StormRun<'e> {
         let record_errors = self.board.seat(seat, rec::ERRORS);
         let record_hangs = self.board.seat(seat, rec::HANGS);
         let op = Op::from_word(self.board.seat(seat, rec::OP));
+        let label = kid.kind.map_or_else(|| "?".to_string(), ProcKind::label);
         self.harvest_log(&log);
-        self.harvest_record(seat);
+        self.harvest_record(seat, &label);
 
         let panicked = log.lines().find(|l| l.contains("panicked") || l.starts_with("Traceback"));
         match (&kid.killed, status.code(), status.signal()) {
@@ -742,10 +760,13 @@ impl<'e> StormRun<'e> {
         }
     }
 
-    fn harvest_record(&mut self, seat: usize) {
+    fn harvest_record(&mut self, seat: usize, label: &str) {
         let b = &self.board;
-        let c = &mut self.result.counts;
         let get = |w| b.seat(seat, w);
+        if get(rec::OPS) > 0 {
+            *self.result.ops_by.entry(label.to_string()).or_default() += get(rec::OPS);
+        }
+        let c = &mut self.result.counts;
         c.ops += get(rec::OPS);
         c.violations += get(rec::VIOLATIONS);
         c.lost += get(rec::LOST);
@@ -820,7 +841,7 @@ impl<'e> StormRun<'e> {
         self.wait_kids(|_| true, grace, "did not stop (anchor)");
         self.sweep_orphans(true);
         for seat in FORK_CHILD_SLOT_BASE..board::SEATS {
-            self.harvest_record(seat);
+            self.harvest_record(seat, "qipc fork child");
         }
         for pid in self.board.registered_pids() {
             self.pids.insert(pid);

@@ -336,6 +336,8 @@ fn run_storms(o: &Options, args: &[String], env: Env) -> i32 {
                 r
             }
         };
+        let mut r = r;
+        r.reproduce = reproduce_storm(&env.exe, args, seed, &r.backend, &r.storm);
         if !o.json {
             println!("{}", report::table_row(&r));
         }
@@ -390,17 +392,36 @@ fn run_storms(o: &Options, args: &[String], env: Env) -> i32 {
 
 /// The command line that repeats this run (with its seed).
 fn reproduce(exe: &Path, args: &[String], seed: u64) -> String {
+    command_without(exe, args, &["--seed"], &[("--seed", format!("{seed:#x}"))])
+}
+
+/// The command line that repeats one storm of this run: same options and
+/// seed, one backend, one storm (the storm's seed depends only on these).
+fn reproduce_storm(exe: &Path, args: &[String], seed: u64, backend: &str, storm: &str) -> String {
+    let storm = storm.split(':').next().unwrap_or(storm);
+    command_without(
+        exe,
+        args,
+        &["--seed", "--backend", "--storms"],
+        &[("--backend", backend.to_string()), ("--storms", storm.to_string()), ("--seed", format!("{seed:#x}"))],
+    )
+}
+
+/// `exe args`, minus the options in `drop` (and their values), plus `add`.
+fn command_without(exe: &Path, args: &[String], drop: &[&str], add: &[(&str, String)]) -> String {
     let mut parts = vec![exe.display().to_string()];
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        if a == "--seed" {
+        if drop.contains(&a.as_str()) {
             it.next();
             continue;
         }
         parts.push(shell_quote(a));
     }
-    parts.push("--seed".into());
-    parts.push(format!("{seed:#x}"));
+    for (k, v) in add {
+        parts.push((*k).to_string());
+        parts.push(shell_quote(v));
+    }
     parts.join(" ")
 }
 
@@ -412,9 +433,11 @@ fn shell_quote(s: &str) -> String {
     }
 }
 
-/// `qipc-stress clean`: run directories whose coordinator is gone, their
-/// /dev/shm entries (by the run's letters) and the System V objects their
-/// remaining key files name.
+/// `qipc-stress clean`: for run directories whose coordinator is gone (it
+/// was SIGKILLed), remove the run's /dev/shm entries (by its letters), the
+/// System V objects its remaining key files name, and the System V objects
+/// its processes created or last changed since the run started (pids from
+/// the run's `pids` file and its boards), then the directory.
 fn clean() -> i32 {
     let base = std::env::temp_dir();
     let Ok(entries) = std::fs::read_dir(&base) else { return 0 };
@@ -422,28 +445,43 @@ fn clean() -> i32 {
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         let Some(rest) = name.strip_prefix("qipc-stress-") else { continue };
-        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else { continue };
+        let mut fields = rest.split('-');
+        let Some(pid) = fields.next().and_then(|p| p.parse::<u32>().ok()) else { continue };
+        let started_s = fields.next().and_then(|n| n.parse::<u128>().ok()).map_or(0, |n| (n / 1_000_000_000) as u64);
         if procfs::stat(pid).is_some_and(|s| s.state != 'Z') {
             continue; // still running
         }
         let dir = e.path();
         let tag = std::fs::read_to_string(dir.join("tag")).unwrap_or_default();
-        let mut key_files = Vec::new();
-        collect_files(&dir, &mut key_files);
-        let mut keys = std::collections::HashSet::new();
-        for f in &key_files {
-            if let Ok(k) = sys::ftok(f) {
-                keys.insert(k);
+        let mut files = Vec::new();
+        collect_files(&dir, &mut files);
+        let keys: std::collections::HashSet<i32> = files
+            .iter()
+            .filter(|f| f.file_name().is_some_and(|n| n.to_string_lossy().starts_with("qipc_")))
+            .filter_map(|f| sys::ftok(f).ok())
+            .collect();
+        let mut pids: std::collections::HashSet<u32> = std::fs::read_to_string(dir.join("pids"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        for f in files.iter().filter(|f| f.file_name().is_some_and(|n| n == "board")) {
+            if let Ok(b) = board::Board::open(f) {
+                pids.extend(b.registered_pids());
             }
         }
-        for row in procfs::sysv_rows(procfs::SysvTable::Shm).into_iter().filter(|r| keys.contains(&r.key)) {
-            if sys::shm_remove(row.id).is_ok() {
+        let ours = |r: &procfs::SysvRow, last_pid: u32| {
+            keys.contains(&r.key) || (r.ctime + 1 >= started_s && (pids.contains(&r.cpid) || pids.contains(&last_pid)))
+        };
+        for row in procfs::sysv_rows(procfs::SysvTable::Shm) {
+            if ours(&row, 0) && sys::shm_remove(row.id).is_ok() {
                 println!("removed System V segment {}", row.id);
                 removed += 1;
             }
         }
-        for row in procfs::sysv_rows(procfs::SysvTable::Sem).into_iter().filter(|r| keys.contains(&r.key)) {
-            if sys::sem_remove(row.id).is_ok() {
+        for row in procfs::sysv_rows(procfs::SysvTable::Sem) {
+            let last = sys::sem_last_pid(row.id).unwrap_or(0);
+            if ours(&row, last) && sys::sem_remove(row.id).is_ok() {
                 println!("removed System V semaphore {}", row.id);
                 removed += 1;
             }
@@ -474,7 +512,7 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
         let p = e.path();
         match e.file_type() {
             Ok(t) if t.is_dir() => collect_files(&p, out),
-            Ok(t) if t.is_file() && e.file_name().to_string_lossy().starts_with("qipc_") => out.push(p),
+            Ok(t) if t.is_file() => out.push(p),
             _ => {}
         }
     }

@@ -57,6 +57,8 @@ pub struct SysvRow {
     pub id: i32,
     /// Creator pid (segments only; 0 for semaphores).
     pub cpid: u32,
+    /// Last change time (creation, IPC_SET, SETVAL), seconds since the epoch.
+    pub ctime: u64,
 }
 
 /// Which System V table.
@@ -81,9 +83,13 @@ pub fn sysv_rows(table: SysvTable) -> Vec<SysvRow> {
             let f: Vec<&str> = line.split_whitespace().collect();
             let key = f.first()?.parse::<i64>().ok()? as i32;
             let id = f.get(1)?.parse().ok()?;
-            // shm: key shmid perms size cpid lpid ...
-            let cpid = if table == SysvTable::Shm { f.get(4)?.parse().ok()? } else { 0 };
-            Some(SysvRow { key, id, cpid })
+            // shm: key shmid perms size cpid lpid nattch uid gid cuid cgid atime dtime ctime ...
+            // sem: key semid perms nsems uid gid cuid cgid otime ctime
+            let (cpid, ctime) = match table {
+                SysvTable::Shm => (f.get(4)?.parse().ok()?, f.get(13)?.parse().ok()?),
+                SysvTable::Sem => (0, f.get(9)?.parse().ok()?),
+            };
+            Some(SysvRow { key, id, cpid, ctime })
         })
         .collect()
 }

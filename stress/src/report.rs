@@ -144,6 +144,8 @@ pub struct StormResult {
     pub seconds: f64,
     /// The counts.
     pub counts: Counts,
+    /// Locked increments by kind of process (`qipc churn`, `Qt5 attacher`, ...).
+    pub ops_by: BTreeMap<String, u64>,
     /// Events by kind (violation, lost, removed-map, hang, crash, panic, ...).
     pub events: BTreeMap<String, Examples>,
     /// Unexpected errors by "operation kind".
@@ -154,6 +156,8 @@ pub struct StormResult {
     pub gc_removed: Examples,
     /// Anything else worth knowing (aborts, clean-up problems).
     pub notes: Vec<String>,
+    /// The command that repeats this storm alone (same seed).
+    pub reproduce: String,
 }
 
 impl StormResult {
@@ -231,6 +235,10 @@ pub fn details(r: &StormResult) -> String {
         c.kills_waiting,
         c.kills_in_call
     );
+    if !r.ops_by.is_empty() {
+        let by: Vec<String> = r.ops_by.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let _ = writeln!(s, "   operations by process kind: {}", by.join(", "));
+    }
     for (kind, ex) in &r.events {
         let _ = writeln!(s, "   {kind}: {}", ex.count);
         for t in &ex.first {
@@ -259,6 +267,9 @@ pub fn details(r: &StormResult) -> String {
     }
     for n in &r.notes {
         let _ = writeln!(s, "   note: {n}");
+    }
+    if !r.reproduce.is_empty() {
+        let _ = writeln!(s, "   reproduce: {}", r.reproduce);
     }
     s
 }
@@ -302,7 +313,7 @@ pub fn storm_json(r: &StormResult) -> String {
     let counts: Vec<String> = r.counts.fields().iter().map(|(k, v)| format!("\"{k}\": {v}")).collect();
     let strings = |v: &[String]| v.iter().map(|t| json_str(t)).collect::<Vec<_>>().join(", ");
     format!(
-        "{{\"storm\": {}, \"backend\": {}, \"key\": {}, \"seconds\": {:.1}, \"ok\": {}, \"failures\": {}, \"counts\": {{{}}}, \"events\": {}, \"errors\": {}, \"leaks\": [{}], \"gc_removed\": {{\"count\": {}, \"first\": [{}]}}, \"notes\": [{}]}}",
+        "{{\"storm\": {}, \"backend\": {}, \"key\": {}, \"seconds\": {:.1}, \"ok\": {}, \"failures\": {}, \"counts\": {{{}}}, \"ops_by\": {{{}}}, \"events\": {}, \"errors\": {}, \"leaks\": [{}], \"gc_removed\": {{\"count\": {}, \"first\": [{}]}}, \"notes\": [{}], \"reproduce\": {}}}",
         json_str(&r.storm),
         json_str(&r.backend),
         json_str(&r.key),
@@ -310,12 +321,14 @@ pub fn storm_json(r: &StormResult) -> String {
         r.ok(),
         r.counts.failure_total(),
         counts.join(", "),
+        r.ops_by.iter().map(|(k, v)| format!("{}: {v}", json_str(k))).collect::<Vec<_>>().join(", "),
         json_examples(&r.events),
         json_examples(&r.errors),
         strings(&r.leaks),
         r.gc_removed.count,
         strings(&r.gc_removed.first),
         strings(&r.notes),
+        json_str(&r.reproduce),
     )
 }
 

@@ -401,7 +401,7 @@ impl Worker {
                 continue;
             }
             // detach+reuse, detach+new handle, drop attached, keep, exit
-            match self.rng.weighted(&[30, 20, 20, 22, 8]) {
+            match self.rng.weighted(&[30, 20, 20, 26, 4]) {
                 0 => {
                     if !self.detach(shm) {
                         self.drop_handle(handle.take());
