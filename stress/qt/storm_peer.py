@@ -50,6 +50,7 @@ BOARD_LEN = B_SEATS + SEAT_BYTES * SEATS
 R_BEAT = 21
 PH_IDLE, PH_CALL, PH_LOCKING, PH_HOLDING, PH_PARKED, PH_READY, PH_DONE = range(7)
 OP_NONE, OP_CREATE, OP_ATTACH, OP_DETACH, OP_DROP, OP_LOCK, OP_CRITICAL = range(7)
+OP_NAMES = ["(between operations)", "create", "attach", "detach", "drop", "lock", "lock + critical section"]
 
 # ---- segment layout ----------------------------------------------------------
 SEG_HOLDER, SEG_COUNTER, SEG_SLOTS, SLOTS = 0, 16, 64, 128
@@ -157,6 +158,7 @@ class Peer:
         self.me = (os.getpid(), st[1])
         self.reported = set()
         self.error_lines = 0
+        self.armed_at = time.monotonic()
         self.key_file = None
         if a.backend == "sysv":
             letters = "".join(c for c in a.key if c.isascii() and c.isalpha())
@@ -170,10 +172,19 @@ class Peer:
         self.board.set_rec(R_PHASE, ph)
 
     def arm(self):
+        self.armed_at = time.monotonic()
         signal.setitimer(signal.ITIMER_REAL, self.hang + ALARM_MARGIN)
 
     def disarm(self):
+        """Disarms the backstop; a call that returned but took longer than
+        the hang limit is a hang too."""
         signal.setitimer(signal.ITIMER_REAL, 0)
+        took = time.monotonic() - self.armed_at
+        if took > self.hang:
+            self.board.bump(R_HANGS)
+            op = self.board.rec(R_OP)
+            name = OP_NAMES[op] if op < len(OP_NAMES) else str(op)
+            self.event("hang", f"{name} took {took:.1f} s (returned)")
 
     def past_deadline(self):
         return time.time() * 1000 >= self.a.deadline_ms

@@ -324,10 +324,8 @@ impl Worker {
 
     fn anchor(&mut self) -> i32 {
         let mut shm = self.a.key.handle();
-        let created = {
-            let _alarm = self.op(Op::Create);
-            shm.create(self.a.size, AccessMode::ReadWrite)
-        };
+        let size = self.a.size;
+        let created = self.call(Op::Create, true, || shm.create(size, AccessMode::ReadWrite));
         if let Err(e) = created {
             self.unexpected("create", &e);
             return EXIT_SETUP;
@@ -627,11 +625,8 @@ impl Worker {
     /// Create, else attach (Qt's idiom). False on an expected race (the
     /// caller retries) or after an unexpected error (counted).
     fn create_or_attach(&mut self, shm: &mut SharedMemory) -> bool {
-        let created = {
-            let _alarm = self.op(Op::Create);
-            shm.create(self.a.size, AccessMode::ReadWrite)
-        };
-        self.set_phase(Phase::Idle, Op::None);
+        let size = self.a.size;
+        let created = self.call(Op::Create, true, || shm.create(size, AccessMode::ReadWrite));
         match created {
             Ok(()) => {
                 self.board.bump(self.record, rec::CREATES, 1);
@@ -647,11 +642,7 @@ impl Worker {
     }
 
     fn attach_only(&mut self, shm: &mut SharedMemory) -> bool {
-        let attached = {
-            let _alarm = self.op(Op::Attach);
-            shm.attach(AccessMode::ReadWrite)
-        };
-        self.set_phase(Phase::Idle, Op::None);
+        let attached = self.call(Op::Attach, true, || shm.attach(AccessMode::ReadWrite));
         match attached {
             Ok(()) => {
                 self.board.bump(self.record, rec::ATTACHES, 1);
@@ -686,11 +677,7 @@ impl Worker {
     }
 
     fn detach_inner(&mut self, shm: &mut SharedMemory, alarm: bool) -> bool {
-        let r = {
-            let _alarm = alarm.then(|| self.op(Op::Detach));
-            shm.detach()
-        };
-        self.set_phase(Phase::Idle, Op::None);
+        let r = self.call(Op::Detach, alarm, || shm.detach());
         match r {
             Ok(()) => {
                 self.board.bump(self.record, rec::DETACHES, 1);
@@ -708,16 +695,26 @@ impl Worker {
         if shm.is_attached() {
             self.board.bump(self.record, rec::DROPS, 1);
         }
-        let _alarm = self.op(Op::Drop);
-        drop(shm);
-        drop(_alarm);
-        self.set_phase(Phase::Idle, Op::None);
+        self.call(Op::Drop, true, move || drop(shm));
     }
 
-    /// Marks `op` in progress and arms the SIGALRM backstop.
-    fn op(&self, op: Op) -> Alarm {
+    /// Runs one qipc call other than lock: marks it on the board, arms the
+    /// SIGALRM backstop (unless the caller has one already), and counts a
+    /// hang if it took longer than the hang limit even though it returned.
+    fn call<T>(&mut self, op: Op, alarm: bool, f: impl FnOnce() -> T) -> T {
         self.set_phase(Phase::InCall, op);
-        Alarm::arm(self.a.hang + ALARM_MARGIN)
+        let started = Instant::now();
+        let out = {
+            let _alarm = alarm.then(|| Alarm::arm(self.a.hang + ALARM_MARGIN));
+            f()
+        };
+        self.set_phase(Phase::Idle, Op::None);
+        let took = started.elapsed();
+        if took > self.a.hang {
+            self.board.bump(self.record, rec::HANGS, 1);
+            self.event("hang", &format!("{} took {:.1} s (returned)", op.name(), took.as_secs_f64()));
+        }
+        out
     }
 
     // ---- the locked increment ------------------------------------------
