@@ -38,10 +38,10 @@ import sys
 import time
 
 # ---- board layout (stress/src/board.rs) ---------------------------------
-BOARD_MAGIC = 0x5149504353545201
+BOARD_MAGIC = 0x5149504353545202
 B_STOP, B_ANCHOR_STOP, B_KILLED_COUNT = 8, 16, 24
-B_KILLED, KILLED_LEN = 4096, 8192
-B_PIDS, PIDS_LEN = 4096 + 4 * 8192, 65536
+B_KILLED, KILLED_LEN = 4096, 4096
+B_PIDS, PIDS_LEN = 4096 + 8 * 4096, 65536
 B_SEATS = B_PIDS + 4 * PIDS_LEN
 SEAT_BYTES, SEATS = 256, 128
 BOARD_LEN = B_SEATS + SEAT_BYTES * SEATS
@@ -105,9 +105,10 @@ class Board:
     def bump(self, w, by=1):
         self.set_rec(w, self.rec(w) + by)
 
-    def was_killed(self, pid):
+    def was_killed(self, pid, start):
         n = min(self.word(B_KILLED_COUNT), KILLED_LEN)
-        return pid in struct.unpack_from(f"={n}I", self.mm, B_KILLED)
+        entry = ((start & 0xFFFFFFFF) << 32) | pid
+        return entry in struct.unpack_from(f"={n}Q", self.mm, B_KILLED)
 
 
 class Segment:
@@ -248,7 +249,7 @@ class Peer:
         violation = None
         dead = False
         if hpid != 0:
-            if alive(hpid, hstart) and not self.board.was_killed(hpid) and (hpid, hstart) != self.me:
+            if alive(hpid, hstart) and not self.board.was_killed(hpid, hstart) and (hpid, hstart) != self.me:
                 violation = f"pid {hpid} holds the lock too (its holder mark is set and it is alive)"
             else:
                 dead = True

@@ -40,8 +40,8 @@ pub const FORK_CHILD_SLOT_BASE: usize = 64;
 
 // ---- board -----------------------------------------------------------------
 
-/// Word 0 of the board: "QIPCSTR" + layout version 1.
-pub const BOARD_MAGIC: u64 = 0x5149_5043_5354_5201;
+/// Word 0 of the board: "QIPCSTR" + layout version 2.
+pub const BOARD_MAGIC: u64 = 0x5149_5043_5354_5202;
 /// Set to 1 by the coordinator: churners finish (final check, detach, exit 0).
 pub const B_STOP: usize = 8;
 /// Set to 1 after the churners have gone: anchors finish.
@@ -50,15 +50,18 @@ pub const B_ANCHOR_STOP: usize = 16;
 pub const B_KILLED_COUNT: usize = 24;
 /// Number of pids written to the pid registry so far.
 pub const B_PIDS_COUNT: usize = 32;
-/// The killed ring: u32 pids the coordinator is about to SIGKILL (written
-/// before the kill), so that a worker finding such a pid as holder while
-/// the kernel is still tearing it down does not count a violation.
+/// The killed ring: the processes the coordinator is about to SIGKILL
+/// (written before the kill), so that a worker finding one as holder while
+/// the kernel is still tearing it down does not count a violation. Each
+/// entry is a u64: pid in the low 32 bits, the low 32 bits of its start time
+/// (`/proc/<pid>/stat` field 22) in the high 32 bits, so a re-used pid does
+/// not match.
 pub const B_KILLED: usize = 4096;
 /// Entries in the killed ring.
-pub const KILLED_LEN: usize = 8192;
+pub const KILLED_LEN: usize = 4096;
 /// The pid registry: u32 pids of processes the coordinator did not start
 /// itself (forked children), for attributing leftovers to this run.
-pub const B_PIDS: usize = B_KILLED + 4 * KILLED_LEN;
+pub const B_PIDS: usize = B_KILLED + 8 * KILLED_LEN;
 /// Entries in the pid registry.
 pub const PIDS_LEN: usize = 65536;
 /// Seat records.
@@ -265,17 +268,18 @@ impl Board {
         }
     }
 
-    /// Appends `pid` to the killed ring (coordinator, before the kill).
-    pub fn note_killed(&self, pid: u32) {
+    /// Appends a process to the killed ring (coordinator, before the kill).
+    pub fn note_killed(&self, pid: u32, start: u64) {
         let n = self.map.u64_at(B_KILLED_COUNT).load(Ordering::SeqCst) as usize;
-        self.map.u32_at(B_KILLED + 4 * (n % KILLED_LEN)).store(pid, Ordering::SeqCst);
+        self.map.u64_at(B_KILLED + 8 * (n % KILLED_LEN)).store(killed_entry(pid, start), Ordering::SeqCst);
         self.map.u64_at(B_KILLED_COUNT).store(n as u64 + 1, Ordering::SeqCst);
     }
 
-    /// Was `pid` (recently) killed by the coordinator?
-    pub fn was_killed(&self, pid: u32) -> bool {
+    /// Was this process (pid and start time) killed by the coordinator?
+    pub fn was_killed(&self, pid: u32, start: u64) -> bool {
         let n = (self.word(B_KILLED_COUNT) as usize).min(KILLED_LEN);
-        (0..n).any(|i| self.map.u32_at(B_KILLED + 4 * i).load(Ordering::SeqCst) == pid)
+        let entry = killed_entry(pid, start);
+        (0..n).any(|i| self.map.u64_at(B_KILLED + 8 * i).load(Ordering::SeqCst) == entry)
     }
 
     /// Records a pid started outside the coordinator (a fork child).
@@ -289,6 +293,10 @@ impl Board {
         let n = (self.word(B_PIDS_COUNT) as usize).min(PIDS_LEN);
         (0..n).map(|i| self.map.u32_at(B_PIDS + 4 * i).load(Ordering::SeqCst)).filter(|&p| p != 0).collect()
     }
+}
+
+fn killed_entry(pid: u32, start: u64) -> u64 {
+    ((start & 0xffff_ffff) << 32) | u64::from(pid)
 }
 
 fn seat_off(seat: usize, word: usize) -> usize {

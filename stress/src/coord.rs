@@ -25,7 +25,7 @@ use std::{
 use crate::{
     board::{self, rec, Board, Op, Phase, FORK_CHILD_SLOT_BASE, SEG_LEN},
     keys::{Backend, StormKey},
-    objects::{self, Snapshot},
+    objects::{self, Pids, Snapshot},
     procfs,
     report::{Counts, StormResult},
     rng::Rng,
@@ -204,6 +204,8 @@ enum Killed {
 struct Kid {
     child: Child,
     pid: u32,
+    /// Its start time (`/proc/<pid>/stat` field 22), for the killed ring.
+    start: u64,
     role: KidRole,
     seat: Option<usize>,
     kind: Option<ProcKind>,
@@ -228,7 +230,8 @@ pub struct StormRun<'e> {
     rng: Rng,
     seed: u64,
     kids: Vec<Kid>,
-    pids: HashSet<u32>,
+    pids: Pids,
+    start_s: u64,
     spawn_no: u64,
     respawn: Vec<(usize, usize, Instant)>,
     next_kill: Option<Instant>,
@@ -268,7 +271,8 @@ impl<'e> StormRun<'e> {
             rng: Rng::new(seed),
             seed,
             kids: Vec::new(),
-            pids: HashSet::new(),
+            pids: Pids::default(),
+            start_s: objects::now_s(),
             spawn_no: 0,
             respawn: Vec::new(),
             next_kill: None,
@@ -455,6 +459,7 @@ impl<'e> StormRun<'e> {
         self.kids.push(Kid {
             child,
             pid,
+            start: procfs::stat(pid).map_or(0, |s| s.start),
             role,
             seat: Some(seat),
             kind: Some(kind),
@@ -486,6 +491,7 @@ impl<'e> StormRun<'e> {
         self.kids.push(Kid {
             child,
             pid,
+            start: procfs::stat(pid).map_or(0, |s| s.start),
             role: KidRole::Gc { dry },
             seat: None,
             kind: None,
@@ -501,7 +507,7 @@ impl<'e> StormRun<'e> {
     /// Remembers a pid of this storm, also in the run directory's `pids`
     /// file, for `qipc-stress clean` should the coordinator be killed.
     fn record_pid(&mut self, pid: u32) {
-        self.pids.insert(pid);
+        self.pids.started(pid);
         let line = format!("{pid}\n");
         let appended = fs::OpenOptions::new()
             .create(true)
@@ -597,7 +603,7 @@ impl<'e> StormRun<'e> {
         }
         // Workers read the killed ring before they call a live holder a
         // violation: write it before the signal.
-        self.board.note_killed(kid.pid);
+        self.board.note_killed(kid.pid, kid.start);
         if let Err(e) = kid.child.kill() {
             if e.kind() != io::ErrorKind::InvalidInput {
                 self.result.notes.push(format!("kill {}: {e}", kid.pid));
@@ -666,6 +672,7 @@ impl<'e> StormRun<'e> {
     }
 
     fn on_exit(&mut self, kid: Kid, status: ExitStatus) {
+        self.pids.ended(kid.pid);
         let log = fs::read(&kid.log).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
         if !self.env.keep {
             let _ = fs::remove_file(&kid.log);
@@ -811,7 +818,7 @@ impl<'e> StormRun<'e> {
             if known.contains(&pid) {
                 continue;
             }
-            self.pids.insert(pid);
+            self.pids.during(pid, self.start_s, objects::now_s());
             if kill_all {
                 let _ = sys::kill(pid, libc::SIGKILL);
                 let _ = sys::waitpid(pid, true);
@@ -843,8 +850,9 @@ impl<'e> StormRun<'e> {
         for seat in FORK_CHILD_SLOT_BASE..board::SEATS {
             self.harvest_record(seat, "qipc fork child");
         }
+        let now = objects::now_s();
         for pid in self.board.registered_pids() {
-            self.pids.insert(pid);
+            self.pids.during(pid, self.start_s, now);
         }
         self.final_gc();
         self.count_leaks();
@@ -956,8 +964,9 @@ impl Drop for StormRun<'_> {
         }
         self.kids.clear();
         self.sweep_orphans(true);
+        let now = objects::now_s();
         for pid in self.board.registered_pids() {
-            self.pids.insert(pid);
+            self.pids.during(pid, self.start_s, now);
         }
         let left = objects::find(&self.key_dir, &self.pattern, &self.pids, &self.before);
         let _ = objects::remove(&left);

@@ -349,7 +349,7 @@ fn run_storms(o: &Options, args: &[String], env: Env) -> i32 {
     if o.json {
         let storms: Vec<String> = results.iter().map(report::storm_json).collect();
         println!(
-            "{{\"schema\": \"qipc-stress/1\", \"command\": {}, \"seed\": {seed}, \"mode\": {}, \"seconds\": {secs:.1}, \"hang_limit_s\": {}, \"interrupted\": {interrupted}, \"ok\": {ok}, \"storms\": [{}]}}",
+            "{{\"schema\": \"qipc-stress/1\", \"command\": {}, \"seed\": \"{seed:#x}\", \"mode\": {}, \"seconds\": {secs:.1}, \"hang_limit_s\": {}, \"interrupted\": {interrupted}, \"ok\": {ok}, \"storms\": [{}]}}",
             report::json_str(&command),
             report::json_str(if o.long { "long" } else { "ci" }),
             env.hang.as_secs_f64(),

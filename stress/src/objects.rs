@@ -9,21 +9,63 @@
 //!   (these carry no name; see README, "approximations");
 //! - System V segments and semaphore sets that did not exist when the storm
 //!   started and either have a key that one of our remaining key files gives,
-//!   or were created (segments: `shm_cpid`) or last changed (semaphores:
-//!   `GETPID`) by a process of this storm.
+//!   or were created (segments: `shm_cpid` and `shm_ctime`) or last changed
+//!   (semaphores: `GETPID` and `sem_otime`/`sem_ctime`) by a process of this
+//!   storm *while it lived* (pids wrap; a pid alone is not enough).
 
 #![forbid(unsafe_code)]
 
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet},
     fs,
     path::{Path, PathBuf},
+    time::SystemTime,
 };
 
 use crate::{
     procfs::{self, SysvTable},
     sys,
 };
+
+/// Seconds since the epoch, as the kernel's System V times.
+pub fn now_s() -> u64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// The processes of a storm and when they lived (wall-clock seconds; a pid
+/// can occur more than once, since pids wrap).
+#[derive(Debug, Clone, Default)]
+pub struct Pids(HashMap<u32, Vec<(u64, u64)>>);
+
+impl Pids {
+    /// `pid` started now.
+    pub fn started(&mut self, pid: u32) {
+        self.0.entry(pid).or_default().push((now_s(), u64::MAX));
+    }
+
+    /// `pid` was reaped now.
+    pub fn ended(&mut self, pid: u32) {
+        if let Some(last) = self.0.get_mut(&pid).and_then(|v| v.last_mut()) {
+            if last.1 == u64::MAX {
+                last.1 = now_s();
+            }
+        }
+    }
+
+    /// `pid` lived at some time between `from` and `to` (a forked child or an
+    /// orphan, whose exact life we do not know).
+    pub fn during(&mut self, pid: u32, from: u64, to: u64) {
+        let v = self.0.entry(pid).or_default();
+        if !v.iter().any(|&(s, e)| s <= from && to <= e) {
+            v.push((from, to));
+        }
+    }
+
+    /// Was `pid` one of ours at time `t` (one second of slack each side)?
+    pub fn lived_at(&self, pid: u32, t: u64) -> bool {
+        self.0.get(&pid).is_some_and(|v| v.iter().any(|&(s, e)| s.saturating_sub(1) <= t && t <= e.saturating_add(1)))
+    }
+}
 
 /// What existed when a storm started.
 #[derive(Debug, Clone, Default)]
@@ -73,7 +115,7 @@ impl std::fmt::Display for Leftover {
 
 /// Finds this storm's leftovers. `pattern` is the storm's letters (in
 /// every name it uses), `pids` every process of the storm.
-pub fn find(key_dir: &Path, pattern: &str, pids: &HashSet<u32>, before: &Snapshot) -> Vec<Leftover> {
+pub fn find(key_dir: &Path, pattern: &str, pids: &Pids, before: &Snapshot) -> Vec<Leftover> {
     let mut out = Vec::new();
     let mut our_keys = HashSet::new();
     if let Ok(entries) = fs::read_dir(key_dir) {
@@ -99,7 +141,7 @@ pub fn find(key_dir: &Path, pattern: &str, pids: &HashSet<u32>, before: &Snapsho
         }
         let why = if our_keys.contains(&row.key) {
             Some("key of a remaining key file".to_string())
-        } else if pids.contains(&row.cpid) {
+        } else if pids.lived_at(row.cpid, row.ctime) {
             Some(format!("created by pid {} of this storm", row.cpid))
         } else {
             None
@@ -115,7 +157,7 @@ pub fn find(key_dir: &Path, pattern: &str, pids: &HashSet<u32>, before: &Snapsho
         let last = sys::sem_last_pid(row.id).unwrap_or(0);
         let why = if our_keys.contains(&row.key) {
             Some("key of a remaining key file".to_string())
-        } else if last != 0 && pids.contains(&last) {
+        } else if last != 0 && (pids.lived_at(last, row.otime) || pids.lived_at(last, row.ctime)) {
             Some(format!("last changed by pid {last} of this storm"))
         } else {
             None

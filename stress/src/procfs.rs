@@ -59,6 +59,8 @@ pub struct SysvRow {
     pub cpid: u32,
     /// Last change time (creation, IPC_SET, SETVAL), seconds since the epoch.
     pub ctime: u64,
+    /// Semaphores: time of the last semop (0 if none); segments: 0.
+    pub otime: u64,
 }
 
 /// Which System V table.
@@ -85,11 +87,11 @@ pub fn sysv_rows(table: SysvTable) -> Vec<SysvRow> {
             let id = f.get(1)?.parse().ok()?;
             // shm: key shmid perms size cpid lpid nattch uid gid cuid cgid atime dtime ctime ...
             // sem: key semid perms nsems uid gid cuid cgid otime ctime
-            let (cpid, ctime) = match table {
-                SysvTable::Shm => (f.get(4)?.parse().ok()?, f.get(13)?.parse().ok()?),
-                SysvTable::Sem => (0, f.get(9)?.parse().ok()?),
+            let (cpid, ctime, otime) = match table {
+                SysvTable::Shm => (f.get(4)?.parse().ok()?, f.get(13)?.parse().ok()?, 0),
+                SysvTable::Sem => (0, f.get(9)?.parse().ok()?, f.get(8)?.parse().ok()?),
             };
-            Some(SysvRow { key, id, cpid, ctime })
+            Some(SysvRow { key, id, cpid, ctime, otime })
         })
         .collect()
 }
