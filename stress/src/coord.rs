@@ -240,6 +240,8 @@ pub struct StormRun<'e> {
     running: bool,
     torn_down: bool,
     started: Instant,
+    /// What the final `qipc gc` printed.
+    final_gc_said: String,
     result: StormResult,
 }
 
@@ -281,6 +283,7 @@ impl<'e> StormRun<'e> {
             running: false,
             torn_down: false,
             started: Instant::now(),
+            final_gc_said: String::new(),
             result,
             plan,
         })
@@ -329,7 +332,7 @@ impl<'e> StormRun<'e> {
                 }
                 self.poll_kids();
                 if !self.kids.iter().any(|k| k.role == KidRole::Anchor) {
-                    self.note("the anchor ended before it was ready; storm not run");
+                    self.error("setup", "the anchor ended before it was ready; storm not run");
                     return false;
                 }
                 if Instant::now() > limit || sys::stop_requested() {
@@ -362,6 +365,7 @@ impl<'e> StormRun<'e> {
     fn event_loop(&mut self) {
         let mut last_sweep = Instant::now();
         let abort_after = self.plan.groups.iter().map(|g| g.seats as u64).sum::<u64>().max(3);
+        let (mut last_ops, mut last_progress) = (0, Instant::now());
         loop {
             let now = Instant::now();
             if sys::stop_requested() {
@@ -379,6 +383,19 @@ impl<'e> StormRun<'e> {
                 ));
                 break;
             }
+            // Nobody incremented for a whole hang limit: the lock is stuck
+            // (kills can keep every single waiter from timing out itself).
+            let ops = self.ops_so_far();
+            if ops != last_ops {
+                (last_ops, last_progress) = (ops, now);
+            } else if now.duration_since(last_progress) > self.env.hang {
+                self.hang(&format!(
+                    "no locked increment by any process for {} s, after {ops} (the lock is stuck)",
+                    self.env.hang.as_secs()
+                ));
+                self.note(&format!("storm ended early after {} s: no progress", self.started.elapsed().as_secs()));
+                break;
+            }
             self.poll_kids();
             self.respawn_due();
             self.kills(now);
@@ -392,6 +409,14 @@ impl<'e> StormRun<'e> {
             std::thread::sleep(Duration::from_millis(2));
         }
         self.running = false;
+    }
+
+    /// Locked increments so far: harvested, plus those on the board of
+    /// processes still running.
+    fn ops_so_far(&self) -> u64 {
+        let live: u64 = self.kids.iter().filter_map(|k| k.seat).map(|s| self.board.seat(s, rec::OPS)).sum();
+        let children: u64 = (FORK_CHILD_SLOT_BASE..board::SEATS).map(|s| self.board.seat(s, rec::OPS)).sum();
+        self.result.counts.ops + live + children
     }
 
     /// Hangs already on the board of seats whose process still runs (a
@@ -923,6 +948,7 @@ impl<'e> StormRun<'e> {
                 if !text.contains("nothing to remove") && !text.is_empty() {
                     self.result.gc_removed.add(&format!("(final gc) {text}"));
                 }
+                self.final_gc_said = text;
             }
             Ok(o) => {
                 let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
@@ -934,6 +960,25 @@ impl<'e> StormRun<'e> {
 
     fn count_leaks(&mut self) {
         let left = objects::find(&self.key_dir, &self.pattern, &self.pids, &self.before);
+        if !left.is_empty() && !self.final_gc_said.is_empty() {
+            let said = self.final_gc_said.replace('\n', " | ");
+            self.note(&format!("the final `qipc gc --match {}` said: {said}", self.pattern));
+            if let Some(qipc) = &self.env.qipc {
+                // What qipc itself thinks of the leftovers (read-only).
+                let out = Command::new(qipc)
+                    .args(["ls", "--match", &self.pattern])
+                    .env("TMPDIR", &self.key_dir)
+                    .stdin(Stdio::null())
+                    .output();
+                if let Ok(o) = out {
+                    let text = String::from_utf8_lossy(&o.stdout);
+                    let ours: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+                    if !ours.is_empty() {
+                        self.note(&format!("`qipc ls` shows: {}", ours.join(" | ")));
+                    }
+                }
+            }
+        }
         self.result.counts.leaks += left.len() as u64;
         self.result.leaks.extend(left.iter().map(ToString::to_string));
         for problem in objects::remove(&left) {
@@ -958,9 +1003,11 @@ impl Drop for StormRun<'_> {
         if self.torn_down {
             return;
         }
+        // Errors cannot be returned from here; they go to stderr.
         for k in &mut self.kids {
-            let _ = k.child.kill();
-            let _ = k.child.wait();
+            if let Err(e) = k.child.kill().and_then(|()| k.child.wait().map(drop)) {
+                eprintln!("qipc-stress: clean-up: cannot kill pid {}: {e}", k.pid);
+            }
         }
         self.kids.clear();
         self.sweep_orphans(true);
@@ -969,9 +1016,13 @@ impl Drop for StormRun<'_> {
             self.pids.during(pid, self.start_s, now);
         }
         let left = objects::find(&self.key_dir, &self.pattern, &self.pids, &self.before);
-        let _ = objects::remove(&left);
+        for problem in objects::remove(&left) {
+            eprintln!("qipc-stress: clean-up: could not remove a leftover: {problem}");
+        }
         self.torn_down = true;
-        let _ = fs::remove_dir_all(&self.dir);
+        if let Err(e) = fs::remove_dir_all(&self.dir) {
+            eprintln!("qipc-stress: clean-up: cannot remove {}: {e}", self.dir.display());
+        }
     }
 }
 

@@ -416,12 +416,18 @@ impl Worker {
                     self.drop_handle(handle.take());
                     used_before = false;
                 }
-                3 => {}
+                3 => continue,
                 _ => {
                     self.drop_handle(handle.take());
                     return 0;
                 }
             }
+            // Stay detached for a while (about as long as a cycle takes
+            // attached), so that now and then every churner is detached at
+            // once and the last detacher removes the segment: without an
+            // anchor it is destroyed and re-created all the time.
+            self.park_point();
+            std::thread::sleep(self.rng.micros(0, 2000));
         }
         if let Some(mut shm) = handle {
             if shm.is_attached() {
@@ -504,7 +510,10 @@ impl Worker {
     /// The forked child: a few increments through the inherited handle into
     /// its own slot, then a check by name that they are visible, then detach.
     fn fork_child(&mut self, mut shm: SharedMemory) -> ! {
-        let _ = sys::set_alarm(Some(self.a.hang + ALARM_MARGIN));
+        if let Err(e) = sys::set_alarm(Some(self.a.hang + ALARM_MARGIN)) {
+            // The parent still bounds its wait for this child.
+            self.log(&format!("WARNING fork child without its SIGALRM backstop: {e}"));
+        }
         match holder_of_self() {
             Ok(me) => self.me = me,
             Err(e) => {
