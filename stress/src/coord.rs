@@ -879,7 +879,22 @@ impl<'e> StormRun<'e> {
         for pid in self.board.registered_pids() {
             self.pids.during(pid, self.start_s, now);
         }
-        self.final_gc();
+        // Once more if something is left: another session's process (its own
+        // gc, say) may have had one of our objects open for a moment, and gc
+        // rightly leaves what is in use.
+        for attempt in 0..3 {
+            if self.env.qipc.is_none() {
+                self.note("no final qipc gc (--no-gc)");
+                break;
+            }
+            if attempt > 0 {
+                if objects::find(&self.key_dir, &self.pattern, &self.pids, &self.before).is_empty() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            self.final_gc();
+        }
         self.count_leaks();
         self.torn_down = true;
         self.remove_dir();
@@ -916,10 +931,7 @@ impl<'e> StormRun<'e> {
     /// `qipc gc --match <storm letters>` once more, after every process of
     /// the storm is gone and the key files are old enough for gc (2 s).
     fn final_gc(&mut self) {
-        let Some(qipc) = self.env.qipc.clone() else {
-            self.note("no final qipc gc (--no-gc)");
-            return;
-        };
+        let Some(qipc) = self.env.qipc.clone() else { return };
         let newest = fs::read_dir(&self.key_dir)
             .map(|d| d.flatten().filter_map(|e| e.metadata().ok()?.modified().ok()).max())
             .ok()
@@ -935,27 +947,60 @@ impl<'e> StormRun<'e> {
             let wait = Duration::from_millis(2300).saturating_sub(age);
             std::thread::sleep(wait);
         }
-        let out = Command::new(qipc)
-            .arg("gc")
-            .arg("--match")
-            .arg(&self.pattern)
-            .env("TMPDIR", &self.key_dir)
-            .stdin(Stdio::null())
-            .output();
-        match out {
-            Ok(o) if o.status.success() => {
-                let text = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        let mut cmd = Command::new(qipc);
+        cmd.arg("gc").arg("--match").arg(&self.pattern);
+        let limit = self.env.hang + Duration::from_secs(10);
+        match self.run_bounded(cmd, limit, "final-gc") {
+            Ok(Some((status, text))) if status.success() => {
+                let text = text.trim().to_string();
                 if !text.contains("nothing to remove") && !text.is_empty() {
                     self.result.gc_removed.add(&format!("(final gc) {text}"));
                 }
                 self.final_gc_said = text;
             }
-            Ok(o) => {
-                let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-                self.error("qipc gc", &format!("final gc ended with {}: {}", o.status, tail(&text, 6)));
+            Ok(Some((status, text))) => {
+                self.error("qipc gc", &format!("final gc ended with {status}: {}", tail(&text, 6)));
             }
+            Ok(None) => self.hang(&format!("the final qipc gc did not finish within {} s; killed", limit.as_secs())),
             Err(e) => self.error("qipc gc", &format!("final gc could not start: {e}")),
         }
+    }
+
+    /// Runs a helper command (with the storm's TMPDIR) to its end, at most
+    /// `limit`: its status and output, or `None` if it had to be killed.
+    fn run_bounded(
+        &mut self,
+        mut cmd: Command,
+        limit: Duration,
+        name: &str,
+    ) -> io::Result<Option<(ExitStatus, String)>> {
+        self.spawn_no += 1;
+        let log = self.dir.join("logs").join(format!("{:06}-{name}.log", self.spawn_no));
+        let out = File::create(&log)?;
+        let err = out.try_clone()?;
+        cmd.env("TMPDIR", &self.key_dir).stdin(Stdio::null()).stdout(out).stderr(err);
+        sys::kill_with_parent(&mut cmd);
+        let mut child = cmd.spawn()?;
+        self.record_pid(child.id());
+        let until = Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = child.try_wait()? {
+                break Some(status);
+            }
+            if Instant::now() > until {
+                // Killing a child we have not reaped cannot fail; reap it.
+                let _ = child.kill();
+                child.wait()?;
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        self.pids.ended(child.id());
+        let text = fs::read(&log).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+        if !self.env.keep {
+            let _ = fs::remove_file(&log);
+        }
+        Ok(status.map(|s| (s, text)))
     }
 
     fn count_leaks(&mut self) {
@@ -963,18 +1008,14 @@ impl<'e> StormRun<'e> {
         if !left.is_empty() && !self.final_gc_said.is_empty() {
             let said = self.final_gc_said.replace('\n', " | ");
             self.note(&format!("the final `qipc gc --match {}` said: {said}", self.pattern));
-            if let Some(qipc) = &self.env.qipc {
+            if let Some(qipc) = self.env.qipc.clone() {
                 // What qipc itself thinks of the leftovers (read-only).
-                let out = Command::new(qipc)
-                    .args(["ls", "--match", &self.pattern])
-                    .env("TMPDIR", &self.key_dir)
-                    .stdin(Stdio::null())
-                    .output();
-                if let Ok(o) = out {
-                    let text = String::from_utf8_lossy(&o.stdout);
-                    let ours: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-                    if !ours.is_empty() {
-                        self.note(&format!("`qipc ls` shows: {}", ours.join(" | ")));
+                let mut cmd = Command::new(qipc);
+                cmd.args(["ls", "--match", &self.pattern]);
+                if let Ok(Some((_, text))) = self.run_bounded(cmd, Duration::from_secs(20), "ls") {
+                    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+                    if !lines.is_empty() {
+                        self.note(&format!("`qipc ls` shows: {}", lines.join(" | ")));
                     }
                 }
             }
