@@ -266,6 +266,13 @@ fn prepare(o: &Options) -> Result<Env, String> {
     } else {
         None
     };
+    let stale = dead_run_dirs(&std::env::temp_dir()).len();
+    if stale > 0 && !o.quiet {
+        eprintln!(
+            "qipc-stress: note: {stale} run directories of runs whose coordinator was killed are in {} (`qipc-stress clean` removes them and their objects)",
+            std::env::temp_dir().display()
+        );
+    }
     sys::install_stop_handlers().map_err(|e| format!("sigaction: {e}"))?;
     sys::set_child_subreaper().map_err(|e| format!("prctl(PR_SET_CHILD_SUBREAPER): {e}"))?;
     let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
@@ -439,19 +446,8 @@ fn shell_quote(s: &str) -> String {
 /// its processes created or last changed since the run started (pids from
 /// the run's `pids` file and its boards), then the directory.
 fn clean() -> i32 {
-    let base = std::env::temp_dir();
-    let Ok(entries) = std::fs::read_dir(&base) else { return 0 };
     let mut removed = 0;
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(rest) = name.strip_prefix("qipc-stress-") else { continue };
-        let mut fields = rest.split('-');
-        let Some(pid) = fields.next().and_then(|p| p.parse::<u32>().ok()) else { continue };
-        let started_s = fields.next().and_then(|n| n.parse::<u128>().ok()).map_or(0, |n| (n / 1_000_000_000) as u64);
-        if procfs::stat(pid).is_some_and(|s| s.state != 'Z') {
-            continue; // still running
-        }
-        let dir = e.path();
+    for (dir, started_s) in dead_run_dirs(&std::env::temp_dir()) {
         let tag = std::fs::read_to_string(dir.join("tag")).unwrap_or_default();
         let mut files = Vec::new();
         collect_files(&dir, &mut files);
@@ -504,6 +500,25 @@ fn clean() -> i32 {
     }
     println!("{removed} objects removed");
     0
+}
+
+/// Run directories (`qipc-stress-<pid>-<nanos>`) under `base` whose
+/// coordinator is no longer running, with their start time in seconds.
+fn dead_run_dirs(base: &Path) -> Vec<(PathBuf, u64)> {
+    let Ok(entries) = std::fs::read_dir(base) else { return Vec::new() };
+    let mut out = Vec::new();
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix("qipc-stress-") else { continue };
+        let mut fields = rest.split('-');
+        let Some(pid) = fields.next().and_then(|p| p.parse::<u32>().ok()) else { continue };
+        let Some(nanos) = fields.next().and_then(|n| n.parse::<u128>().ok()) else { continue };
+        let running = procfs::stat(pid).is_some_and(|s| s.state != 'Z');
+        if !running && e.file_type().is_ok_and(|t| t.is_dir()) {
+            out.push((e.path(), (nanos / 1_000_000_000) as u64));
+        }
+    }
+    out
 }
 
 fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
