@@ -888,7 +888,8 @@ impl<'e> StormRun<'e> {
                 break;
             }
             if attempt > 0 {
-                if objects::find(&self.key_dir, &self.pattern, &self.pids, &self.before).is_empty() {
+                if objects::find(&self.key_dir, &self.pattern, &self.pids, &self.before, self.qt_on_posix()).is_empty()
+                {
                     break;
                 }
                 std::thread::sleep(Duration::from_secs(1));
@@ -928,6 +929,12 @@ impl<'e> StormRun<'e> {
         }
     }
 
+    /// Qt processes on POSIX keys (the only source of glibc `sem_open`
+    /// temporaries: qipc maps its semaphores itself).
+    fn qt_on_posix(&self) -> bool {
+        self.plan.backend == Backend::Posix && self.plan.storm.starts_with("mixed")
+    }
+
     /// `qipc gc --match <storm letters>` once more, after every process of
     /// the storm is gone and the key files are old enough for gc (2 s).
     fn final_gc(&mut self) {
@@ -946,6 +953,25 @@ impl<'e> StormRun<'e> {
             let age = SystemTime::now().duration_since(t).unwrap_or(Duration::ZERO);
             let wait = Duration::from_millis(2300).saturating_sub(age);
             std::thread::sleep(wait);
+        }
+        // qipc's own temporaries of a worker killed while making a semaphore
+        // carry its pid, not our letters: collect them by name once gc's
+        // grace for temporaries (10 s) has passed.
+        for name in objects::qipc_temporaries(&self.pids) {
+            let age = fs::metadata(format!("/dev/shm/{name}"))
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| SystemTime::now().duration_since(t).ok())
+                .unwrap_or(Duration::ZERO);
+            std::thread::sleep(Duration::from_millis(11_000).saturating_sub(age));
+            let mut cmd = Command::new(&qipc);
+            cmd.arg("gc").arg("--match").arg(&name);
+            let limit = self.env.hang + Duration::from_secs(10);
+            if let Ok(Some((status, text))) = self.run_bounded(cmd, limit, "final-gc") {
+                if status.success() && !text.trim().is_empty() {
+                    self.result.gc_removed.add(&format!("(final gc) {}", text.trim()));
+                }
+            }
         }
         let mut cmd = Command::new(qipc);
         cmd.arg("gc").arg("--match").arg(&self.pattern);
@@ -1004,7 +1030,7 @@ impl<'e> StormRun<'e> {
     }
 
     fn count_leaks(&mut self) {
-        let left = objects::find(&self.key_dir, &self.pattern, &self.pids, &self.before);
+        let left = objects::find(&self.key_dir, &self.pattern, &self.pids, &self.before, self.qt_on_posix());
         if !left.is_empty() && !self.final_gc_said.is_empty() {
             let said = self.final_gc_said.replace('\n', " | ");
             self.note(&format!("the final `qipc gc --match {}` said: {said}", self.pattern));
@@ -1056,7 +1082,7 @@ impl Drop for StormRun<'_> {
         for pid in self.board.registered_pids() {
             self.pids.during(pid, self.start_s, now);
         }
-        let left = objects::find(&self.key_dir, &self.pattern, &self.pids, &self.before);
+        let left = objects::find(&self.key_dir, &self.pattern, &self.pids, &self.before, self.qt_on_posix());
         for problem in objects::remove(&left) {
             eprintln!("qipc-stress: clean-up: could not remove a leftover: {problem}");
         }

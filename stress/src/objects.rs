@@ -114,8 +114,12 @@ impl std::fmt::Display for Leftover {
 }
 
 /// Finds this storm's leftovers. `pattern` is the storm's letters (in
-/// every name it uses), `pids` every process of the storm.
-pub fn find(key_dir: &Path, pattern: &str, pids: &Pids, before: &Snapshot) -> Vec<Leftover> {
+/// every name it uses), `pids` every process of the storm. qipc's own
+/// semaphore temporaries (`.qipc-tmp.<pid>.…`) are ours if their pid was;
+/// glibc's `sem_open` temporaries can only come from Qt processes (qipc maps
+/// semaphores itself), so they count only if `glibc_temps` (a storm with Qt
+/// processes on POSIX keys).
+pub fn find(key_dir: &Path, pattern: &str, pids: &Pids, before: &Snapshot, glibc_temps: bool) -> Vec<Leftover> {
     let mut out = Vec::new();
     let mut our_keys = HashSet::new();
     if let Ok(entries) = fs::read_dir(key_dir) {
@@ -129,9 +133,9 @@ pub fn find(key_dir: &Path, pattern: &str, pids: &Pids, before: &Snapshot) -> Ve
         }
     }
     for name in dev_shm_names() {
-        if name.contains(pattern) {
+        if name.contains(pattern) || qipc_temporary_of(&name, pids) {
             out.push(Leftover::DevShm(name));
-        } else if is_sem_temporary(&name) && !before.dev_shm.contains(&name) {
+        } else if glibc_temps && is_sem_temporary(&name) && !before.dev_shm.contains(&name) {
             out.push(Leftover::SemTemporary(name));
         }
     }
@@ -202,6 +206,27 @@ fn dev_shm_names() -> Vec<String> {
     let mut v: Vec<String> = entries.flatten().filter_map(|e| e.file_name().to_str().map(str::to_string)).collect();
     v.sort();
     v
+}
+
+/// True if `name` is qipc's semaphore temporary (`.qipc-tmp.<pid>.…`) of a
+/// process of ours (when the file was last modified).
+fn qipc_temporary_of(name: &str, pids: &Pids) -> bool {
+    let Some(pid) =
+        name.strip_prefix(".qipc-tmp.").and_then(|r| r.split('.').next()).and_then(|p| p.parse::<u32>().ok())
+    else {
+        return false;
+    };
+    let t = fs::metadata(format!("/dev/shm/{name}"))
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs());
+    pids.lived_at(pid, t)
+}
+
+/// The pids of our qipc temporaries in `/dev/shm`, for the final gc.
+pub fn qipc_temporaries(pids: &Pids) -> Vec<String> {
+    dev_shm_names().into_iter().filter(|n| qipc_temporary_of(n, pids)).collect()
 }
 
 /// glibc's `sem_open` builds the semaphore in `/dev/shm/sem.XXXXXX` and then
