@@ -279,38 +279,8 @@ fn attach_to_a_missing_key_is_not_found_and_leaves_nothing() {
     assert_clean(&posix);
 }
 
-/// A copy of this test binary that user 65534 may run, removed on drop.
-struct ExeCopy(std::path::PathBuf);
-
-impl ExeCopy {
-    fn new() -> ExeCopy {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = std::env::temp_dir().join(format!("errors-test-exe-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let exe = dir.join("errors");
-        std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
-        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
-        ExeCopy(dir)
-    }
-}
-
-impl Drop for ExeCopy {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn attach_as_nobody(exe: &ExeCopy, key: &NativeKey, mode: &str) -> String {
-    use std::os::unix::process::CommandExt;
-    let mut cmd = std::process::Command::new(exe.0.join("errors"));
-    cmd.args(["--exact", "child", "--nocapture", "--test-threads=1", "--quiet"])
-        .env("QIPC_CHILD_ROLE", "attach")
-        .env("QIPC_CHILD_ARGS", [key.to_string(), mode.to_string()].join("\x1f"))
-        .current_dir(&exe.0)
-        .uid(65534)
-        .gid(65534);
-    let mut p = Proc::spawn("attach as uid 65534", cmd, DEADLINE);
+    let mut p = exe.role_as(65534, 65534, "attach", &[&key.to_string(), mode], DEADLINE);
     p.wait_for_line("UID 65534");
     let line = p.wait_for_line("RESULT ");
     p.expect_success();
@@ -319,9 +289,8 @@ fn attach_as_nobody(exe: &ExeCopy, key: &NativeKey, mode: &str) -> String {
 
 #[test]
 fn segment_of_another_user_is_permission_denied() {
-    // SAFETY: geteuid has no preconditions.
-    assert_eq!(unsafe { libc::geteuid() }, 0, "this test creates as root and attaches as uid 65534");
-    let exe = ExeCopy::new();
+    require_root("it creates as root and attaches as uid 65534");
+    let exe = ExeCopy::new("errors");
     let (key, native) = legacy("perm");
     let posix = unique_posix("perm");
     let _c = Cleanup(vec![native.clone(), posix.clone()]);

@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::{os::unix::fs::PermissionsExt, time::Duration};
+use std::time::Duration;
 
 use common::*;
 use qipc::{inspect, AccessMode, ErrorKind, KeyType, NativeKey, SemaphoreMode, SharedMemory, SystemSemaphore};
@@ -606,32 +606,18 @@ fn defect_11_posix_dot_names_are_key_errors() {
 /// "orphaned": the probe is impossible there. It now says "unknown".
 #[test]
 fn defect_11_other_users_posix_objects_are_unknown_not_orphaned() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        panic!("this test needs root (to look at root's objects as another user); run the suite as root");
-    }
+    require_root("to look at root's objects as another user");
     let key = unique_posix("d11d");
     let _cleanup = Cleanup::new(&key);
     let mut shm = SharedMemory::with_native_key(key.clone());
     shm.create(64, AccessMode::ReadWrite).unwrap();
-    // A copy of this binary that user 65534 may run.
-    let dir = std::env::temp_dir().join(format!("qipc-d11d-exe-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let exe = dir.join("lifetime");
-    std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
-    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let mut cmd = std::process::Command::new(&exe);
-    use std::os::unix::process::CommandExt;
-    cmd.args(["--exact", "other_users_view", "--nocapture", "--test-threads=1", "--quiet"])
-        .env("QIPC_VIEW_PATH", shm_path(&key))
-        .current_dir(&dir)
-        .uid(65534)
-        .gid(65534);
+    let exe = ExeCopy::new("lifetime");
+    let mut cmd = exe.command_as(65534, 65534, "other_users_view");
+    cmd.env("QIPC_VIEW_PATH", shm_path(&key));
     let mut p = Proc::spawn("inspect as uid 65534", cmd, DEADLINE);
     let line = p.wait_for_line("USAGE");
     drop(p);
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(exe);
     assert!(line.contains("USAGE unknown"), "{line}");
     shm.detach().unwrap();
 }

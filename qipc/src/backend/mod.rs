@@ -32,7 +32,14 @@
 //!    children); POSIX, a write-lease probe from a fresh open file
 //!    description (which sees every other description, including one a
 //!    forked child shares with its parent, and every mapping). Nobody owns a
-//!    segment because it created it.
+//!    segment because it created it. A POSIX segment's descriptor is closed
+//!    once it is mapped: a child that another thread spawns copies the
+//!    descriptor table until it executes its program, and would otherwise
+//!    hold the segment open past our detach. Only the few microseconds
+//!    between `shm_open` and that close are exposed (a detach right after
+//!    them leaves an orphan, which `create` replaces and gc removes); a
+//!    forked child that has not executed a program counts as a user, as it
+//!    shares the mapping.
 //! 4. **The lock goes with the segment.** Whoever holds the lock and finds no
 //!    segment left (the last detacher; an attach or create that failed)
 //!    removes the lock semaphore, unless another process is waiting for it or
@@ -230,6 +237,88 @@ pub(crate) fn readers_may_write(mode: u32) -> u32 {
         }
     }
     m
+}
+
+/// Where a lock semaphore that has to be made gets its permissions.
+#[cfg(unix)]
+#[cfg_attr(target_vendor = "apple", allow(dead_code))] // the Darwin backend keeps its own
+#[derive(Debug, Clone)]
+pub(crate) enum LockAccess {
+    /// Made by a create: exactly `mode` if given (else Qt's 0600 less the
+    /// umask), and `group` if given.
+    Create { mode: Option<u32>, group: Option<u32> },
+    /// Made by an attacher, or by any user of an attached segment after a
+    /// Qt process took the lock with it: like the segment at this location
+    /// (the key file of a System V segment, or `/dev/shm/<name>`), so that
+    /// whoever may read the segment may take the lock; Qt's default if the
+    /// segment cannot be looked at.
+    LikeSegment(String),
+}
+
+/// The permission bits and group for a lock that has to be made.
+#[cfg(unix)]
+#[cfg_attr(target_vendor = "apple", allow(dead_code))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LockMode {
+    pub(crate) mode: u32,
+    /// `mode` is exact (given, or the segment's); else it is Qt's default,
+    /// 0600 less the umask.
+    pub(crate) exact: bool,
+    pub(crate) group: Option<u32>,
+    /// Whether failing to give `group` fails the operation (a group the
+    /// caller asked for) or is passed over (the segment's group, which this
+    /// process may not belong to: members then reach the lock through the
+    /// bits for others, as they reach the segment).
+    pub(crate) group_required: bool,
+}
+
+#[cfg(unix)]
+#[cfg_attr(target_vendor = "apple", allow(dead_code))]
+impl LockAccess {
+    /// Resolves the permissions, looking the segment up with `segment_perm`
+    /// (its mode bits and group) where they follow it. Read only when a
+    /// semaphore is made, so the common paths make no system call for it.
+    pub(crate) fn resolve(&self, segment_perm: impl FnOnce(&str) -> Option<(u32, u32)>) -> LockMode {
+        let qt_default = || 0o600 & !crate::sys::unix::umask();
+        match self {
+            LockAccess::Create { mode, group } => {
+                LockMode { mode: mode.unwrap_or_else(qt_default), exact: mode.is_some(), group: *group, group_required: true }
+            }
+            LockAccess::LikeSegment(location) => match segment_perm(location) {
+                // Our own group needs no change (and a group we are not in
+                // may not be given: see `group_required`).
+                Some((mode, gid)) => LockMode {
+                    mode: readers_may_write(mode),
+                    exact: true,
+                    group: (gid != crate::sys::unix::egid()).then_some(gid),
+                    group_required: false,
+                },
+                None => LockMode { mode: qt_default(), exact: false, group: None, group_required: false },
+            },
+        }
+    }
+}
+
+#[cfg(unix)]
+#[cfg_attr(target_vendor = "apple", allow(dead_code))]
+impl LockMode {
+    /// What a key file made for this lock needs besides Qt's defaults, if
+    /// anything.
+    pub(crate) fn for_key_file(self) -> Option<LockMode> {
+        (self.exact || self.group.is_some()).then_some(self)
+    }
+}
+
+/// The error for a group that could not be given to `what`.
+#[cfg(unix)]
+#[cfg_attr(target_vendor = "apple", allow(dead_code))]
+pub(crate) fn group_error(op: Operation, call: &'static str, what: &str, gid: u32, e: std::io::Error) -> Error {
+    let why = if crate::sys::errno::is(&e, crate::sys::errno::EPERM) {
+        ": this process is not a member of that group (nor privileged)"
+    } else {
+        ""
+    };
+    Error::os(op, call, e).detail(format!("unable to give {what} the group {gid}{why}"))
 }
 
 /// The error for a lock that could not be taken in time.

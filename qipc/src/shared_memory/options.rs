@@ -84,8 +84,11 @@ impl CreateOptions {
 
     /// Permission bits for the segment and its lock, exactly as given (the
     /// umask does not apply); Qt always uses 0600 less the umask. Those who
-    /// may read the segment may also take its lock. Example: `0o660` for a
-    /// service and the members of its group.
+    /// may read the segment may also take its lock, and (System V) read its
+    /// key files. Example: `0o660` for a service and the members of its
+    /// group. A lock semaphore that has to be made again later (a Qt
+    /// process that made it exited and took it along) gets the segment's
+    /// permissions and group, whoever makes it.
     ///
     /// Unix only: ignored on Windows, whose objects get the default security
     /// of the creating process, as Qt's.
@@ -94,9 +97,11 @@ impl CreateOptions {
         self
     }
 
-    /// The group (a gid) to give the segment and its lock, for use with
-    /// [`mode`](CreateOptions::mode) `0o660`. The creating process must
-    /// belong to it (or be privileged).
+    /// The group (a gid) to give the segment, its lock and (System V) its
+    /// key files, for use with [`mode`](CreateOptions::mode) `0o660`. The
+    /// creating process must belong to it (or be privileged), else create
+    /// fails with [`PermissionDenied`](crate::ErrorKind::PermissionDenied)
+    /// and leaves nothing behind.
     ///
     /// Unix only: ignored on Windows.
     pub fn group(mut self, gid: u32) -> CreateOptions {

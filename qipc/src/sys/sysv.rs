@@ -220,6 +220,19 @@ pub(crate) fn sem_stat(id: SemId) -> io::Result<SemStat> {
     })
 }
 
+/// `semctl(id, 0, IPC_SET)` with a new group, keeping owner and mode.
+pub(crate) fn sem_set_group(id: SemId, gid: u32) -> io::Result<()> {
+    let mut ds = MaybeUninit::<libc::semid_ds>::zeroed();
+    // SAFETY: as in sem_stat.
+    cvt(unsafe { libc::semctl(id.0, 0, libc::IPC_STAT, ds.as_mut_ptr()) })?;
+    // SAFETY: IPC_STAT filled `ds`.
+    let mut ds = unsafe { ds.assume_init() };
+    ds.sem_perm.gid = gid;
+    // SAFETY: IPC_SET takes a pointer to a valid semid_ds (it reads uid,
+    // gid and mode) as its fourth argument.
+    cvt(unsafe { libc::semctl(id.0, 0, libc::IPC_SET, &mut ds as *mut libc::semid_ds) }).map(drop)
+}
+
 /// `semctl(id, 0, IPC_RMID)`: waiters wake with `EIDRM`.
 pub(crate) fn sem_remove(id: SemId) -> io::Result<()> {
     // SAFETY: IPC_RMID takes no fourth argument.

@@ -339,6 +339,12 @@ pub(crate) fn user_name_of(uid: u32) -> Option<String> {
     Some(name.to_string_lossy().into_owned())
 }
 
+/// The effective group id.
+pub(crate) fn egid() -> u32 {
+    // SAFETY: getegid has no preconditions and cannot fail.
+    unsafe { libc::getegid() }
+}
+
 /// The process's umask, read from `/proc/self/status` (setting it to read
 /// it would race with other threads creating files); 022 if unknown.
 pub(crate) fn umask() -> u32 {

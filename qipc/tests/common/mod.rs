@@ -93,6 +93,62 @@ pub fn sysv_segment_exists(key: &NativeKey) -> bool {
     ok
 }
 
+/// A copy of this test binary that any user may run (the original may sit
+/// in a directory only root can enter), removed on drop.
+#[cfg(unix)]
+pub struct ExeCopy {
+    dir: PathBuf,
+    exe: PathBuf,
+}
+
+#[cfg(unix)]
+impl ExeCopy {
+    pub fn new(tag: &str) -> ExeCopy {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("qipc-{tag}-exe-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let exe = dir.join(tag);
+        std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        ExeCopy { dir, exe }
+    }
+
+    /// The copy run as `uid`/`gid` (no supplementary groups), running the
+    /// test `test` (`child` for a role, see [`spawn_role`]).
+    pub fn command_as(&self, uid: u32, gid: u32, test: &str) -> Command {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = Command::new(&self.exe);
+        cmd.args(["--exact", test, "--nocapture", "--test-threads=1", "--quiet"])
+            .current_dir(&self.dir)
+            .uid(uid)
+            .gid(gid);
+        cmd
+    }
+
+    /// [`spawn_role`] as `uid`/`gid`.
+    pub fn role_as(&self, uid: u32, gid: u32, role: &str, args: &[&str], deadline: Duration) -> Proc {
+        let mut cmd = self.command_as(uid, gid, "child");
+        cmd.env("QIPC_CHILD_ROLE", role).env("QIPC_CHILD_ARGS", args.join("\x1f"));
+        Proc::spawn(&format!("child {role} as {uid}:{gid}"), cmd, deadline)
+    }
+}
+
+#[cfg(unix)]
+impl Drop for ExeCopy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Panics unless this process runs as root (tests that act as other users).
+#[cfg(unix)]
+pub fn require_root(why: &str) {
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(euid, 0, "this test needs root ({why}); run the suite as root");
+}
+
 /// A child process killed (SIGKILL) when dropped, with line-based stdout.
 pub struct Proc {
     pub child: Child,

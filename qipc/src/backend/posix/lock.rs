@@ -2,7 +2,7 @@
 //! name and validated (see the lifetime model in [`crate::backend`]).
 
 use crate::{
-    backend::{lock_timeout, LockInfo},
+    backend::{group_error, lock_timeout, LockAccess, LockInfo, LockMode},
     error::{Error, ErrorKind, Operation, Result},
     sys::{
         errno::{self, EDEADLK, EINVAL, ENOENT, ENOTRECOVERABLE, EPERM},
@@ -15,15 +15,6 @@ use crate::{
 /// giving up (someone keeps replacing the semaphore).
 const MAX_STALE: usize = 10_000;
 
-/// Permissions for a lock semaphore qipc creates.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct LockPerm {
-    /// Exact permission bits, or `None` for Qt's 0600 less the umask (read
-    /// only when a semaphore is created).
-    pub(crate) mode: Option<u32>,
-    pub(crate) group: Option<u32>,
-}
-
 /// A lock semaphore this process has open (and, while a protocol operation
 /// runs, holds).
 #[derive(Debug)]
@@ -34,27 +25,37 @@ pub(crate) struct Lock {
 
 impl Lock {
     /// Opens the semaphore at `path` (creating it with value 1 and a gate if
-    /// missing and `perm` is given) and takes it; once taken, checks that
+    /// missing and `access` is given) and takes it; once taken, checks that
     /// `path` still names it, else gives it back and starts again. `Ok(None)`
     /// if the deadline passed.
     pub(crate) fn acquire(
         op: Operation,
         path: &str,
-        perm: Option<LockPerm>,
+        access: Option<&LockAccess>,
         deadline: Deadline,
     ) -> Result<Option<(Lock, LockInfo)>> {
         let mut holder_died = false;
         for _ in 0..MAX_STALE {
             let sem = match SemFile::open(path) {
                 Ok(sem) => sem,
-                Err(e) if errno::is(&e, ENOENT) => match perm {
+                Err(e) if errno::is(&e, ENOENT) => match access {
                     None => return Err(Error::os(op, "open", e).detail(format!("no lock semaphore {path}"))),
-                    Some(p) => match SemFile::create(path, 1, p.mode.unwrap_or_else(|| 0o600 & !crate::sys::unix::umask()), p.group, true) {
-                        Ok(Some(sem)) => sem,
-                        // Someone created it first: open theirs.
-                        Ok(None) => continue,
-                        Err(e) => return Err(sem_error(op, "create", path, e)),
-                    },
+                    Some(access) => {
+                        let how = access.resolve(segment_perm);
+                        match create(path, how) {
+                            Ok(Some(sem)) => sem,
+                            // Someone created it first: open theirs.
+                            Ok(None) => continue,
+                            Err(e) => {
+                                return Err(match how.group {
+                                    Some(gid) if errno::is(&e, EPERM) => {
+                                        group_error(op, "fchown", &format!("the lock semaphore {path}"), gid, e)
+                                    }
+                                    _ => sem_error(op, "create", path, e),
+                                })
+                            }
+                        }
+                    }
                 },
                 Err(e) => return Err(sem_error(op, "open", path, e)),
             };
@@ -130,6 +131,22 @@ impl Lock {
     pub(crate) fn path(&self) -> &str {
         &self.path
     }
+}
+
+/// Creates the lock semaphore (value 1, with a gate) with `how`'s
+/// permissions; a group that is only the segment's is given if allowed.
+fn create(path: &str, how: LockMode) -> std::io::Result<Option<SemFile>> {
+    match SemFile::create(path, 1, how.mode, how.group, true) {
+        Err(e) if how.group.is_some() && !how.group_required && errno::is(&e, EPERM) => {
+            SemFile::create(path, 1, how.mode, None, true)
+        }
+        other => other,
+    }
+}
+
+/// The mode bits and group of the segment at `location` (`/dev/shm/<name>`).
+fn segment_perm(location: &str) -> Option<(u32, u32)> {
+    crate::sys::unix::lstat(location).ok().map(|st| (st.mode & 0o777, st.gid))
 }
 
 /// An error from a semaphore operation, in users' words.

@@ -13,8 +13,8 @@ pub(crate) mod semaphore;
 
 use std::os::fd::{AsFd, OwnedFd};
 
-use self::lock::{timed_out, Lock, LockPerm};
-use super::{huge, CreateParams, Created, Detached, HugeOutcome, LockInfo, Opened};
+use self::lock::{timed_out, Lock};
+use super::{huge, CreateParams, Created, Detached, HugeOutcome, LockAccess, LockInfo, Opened};
 use crate::{
     error::{Error, ErrorKind, Operation, Result},
     key::NativeKey,
@@ -117,15 +117,9 @@ fn object_error(op: Operation, call: &'static str, name: &str, e: std::io::Error
 /// The lock semaphore's permissions for a segment created with `params`:
 /// whoever may read the segment may also take its lock (taking a
 /// semaphore needs write access to it).
-fn lock_perm(params: &CreateParams) -> LockPerm {
+fn lock_access(params: &CreateParams) -> LockAccess {
     let mode = params.exact_mode.then(|| super::readers_may_write(params.mode));
-    LockPerm { mode, group: params.group }
-}
-
-/// The lock permissions an attacher uses if it has to create the lock
-/// semaphore (a Qt creator that exited took its semaphore with it).
-fn default_lock_perm() -> LockPerm {
-    LockPerm { mode: None, group: None }
+    LockAccess::Create { mode, group: params.group }
 }
 
 /// Creates the object `names.name` under the lock; the caller holds it.
@@ -152,7 +146,8 @@ fn create_object(op: Operation, names: &Names, params: &CreateParams) -> Result<
         unix::fchmod(fd.as_fd(), params.mode).map_err(|e| undo(Error::os(op, "fchmod", e)))?;
     }
     if let Some(gid) = params.group {
-        unix::fchgrp(fd.as_fd(), gid).map_err(|e| undo(Error::os(op, "fchown", e)))?;
+        unix::fchgrp(fd.as_fd(), gid)
+            .map_err(|e| undo(super::group_error(op, "fchown", &format!("the segment {}", names.path), gid, e)))?;
     }
     reserve(op, fd.as_fd(), params.size).map_err(undo)?;
     let mapping = os::map(fd.as_fd(), params.size, params.writable).map_err(|e| undo(Error::os(op, "mmap", e)))?;
@@ -239,7 +234,7 @@ pub(crate) fn create(key: &NativeKey, params: &CreateParams, deadline: Deadline)
     const OP: Operation = Operation::Create;
     let names = names(OP, key)?;
     let (lock, _) =
-        Lock::acquire(OP, &names.lock_path, Some(lock_perm(params)), deadline)?.ok_or_else(|| timed_out(OP))?;
+        Lock::acquire(OP, &names.lock_path, Some(&lock_access(params)), deadline)?.ok_or_else(|| timed_out(OP))?;
     match create_object(OP, &names, params) {
         Ok((fd, mapping, id, created)) => {
             lock.unlock()?;
@@ -265,7 +260,8 @@ pub(crate) fn attach(key: &NativeKey, writable: bool, deadline: Deadline) -> Res
         return Err(object_error(OP, "shm_open", &names.name, std::io::Error::from_raw_os_error(ENOENT)));
     }
     let (lock, _) =
-        Lock::acquire(OP, &names.lock_path, Some(default_lock_perm()), deadline)?.ok_or_else(|| timed_out(OP))?;
+        Lock::acquire(OP, &names.lock_path, Some(&LockAccess::LikeSegment(names.path.clone())), deadline)?
+            .ok_or_else(|| timed_out(OP))?;
     match open_object(OP, &names, writable) {
         Ok((fd, mapping, id)) => {
             lock.unlock()?;
@@ -282,7 +278,7 @@ pub(crate) fn open_or_create(key: &NativeKey, params: &CreateParams, deadline: D
     const OP: Operation = Operation::Create;
     let names = names(OP, key)?;
     let (lock, _) =
-        Lock::acquire(OP, &names.lock_path, Some(lock_perm(params)), deadline)?.ok_or_else(|| timed_out(OP))?;
+        Lock::acquire(OP, &names.lock_path, Some(&lock_access(params)), deadline)?.ok_or_else(|| timed_out(OP))?;
     let attached = match open_object(Operation::Attach, &names, params.writable) {
         Ok(parts) => Some(parts),
         Err(e) if e.kind() == ErrorKind::NotFound => None,
@@ -322,7 +318,7 @@ pub(crate) fn detach(seg: Segment, deadline: Deadline) -> std::result::Result<De
             if let Err(e) = seg.lock.unlock() {
                 return Err((seg, e));
             }
-            match Lock::acquire(OP, seg.lock.path(), Some(default_lock_perm()), deadline) {
+            match Lock::acquire(OP, seg.lock.path(), Some(&LockAccess::LikeSegment(seg.path.clone())), deadline) {
                 Ok(Some((lock, _))) => Some(lock),
                 Ok(None) => return Err((seg, timed_out(OP))),
                 Err(e) => return Err((seg, e)),
@@ -400,7 +396,7 @@ pub(crate) fn collect(
     };
     let mut done = super::Collected::default();
     // The lock, by name, as any participant takes it (made if missing).
-    let lock = match Lock::acquire(OP, &names.lock_path, Some(default_lock_perm()), deadline) {
+    let lock = match Lock::acquire(OP, &names.lock_path, Some(&LockAccess::LikeSegment(names.path.clone())), deadline) {
         Ok(Some((lock, _))) => Some(lock),
         Ok(None) => {
             // Held. If nobody else has the semaphore open, its holder is

@@ -11,6 +11,7 @@
 use std::os::fd::AsFd;
 
 use crate::{
+    backend::LockMode,
     error::{Error, ErrorKind, Operation, Result},
     sys::{
         errno,
@@ -40,7 +41,18 @@ fn file_error(op: Operation, path: &str, e: std::io::Error) -> Error {
 
 /// The key file's `stat`, creating the file first if it is missing (as
 /// Qt: `O_CREAT | O_EXCL`, 0640). Returns whether this call created it.
-pub(crate) fn ensure(op: Operation, path: &str, marker: bool) -> Result<(FileStat, bool)> {
+///
+/// `perm` gives the permissions of the lock the file is for, if they are
+/// not Qt's default: the file then gets their group, and is readable by
+/// everybody who may take the lock (a process making the lock semaphore
+/// opens the file to hold its `flock` meanwhile).
+pub(crate) fn ensure(
+    op: Operation,
+    path: &str,
+    marker: bool,
+    perm: impl FnOnce() -> Option<LockMode>,
+) -> Result<(FileStat, bool)> {
+    let mut perm = Some(perm);
     loop {
         match unix::stat(path) {
             Ok(st) => return Ok((st, false)),
@@ -62,12 +74,35 @@ pub(crate) fn ensure(op: Operation, path: &str, marker: bool) -> Result<(FileSta
                 })
             }
         };
+        if let Some(lock) = perm.take().and_then(|f| f()) {
+            if let Err(e) = give_perm(fd.as_fd(), &lock) {
+                let _ = unix::unlink(path);
+                let what = format!("the key file {path}");
+                return Err(match lock.group {
+                    Some(gid) => crate::backend::group_error(op, "fchown", &what, gid, e),
+                    None => Error::os(op, "fchmod", e).detail(format!("unable to set the permissions of {what}")),
+                });
+            }
+        }
         if marker {
             // Best effort: without the marker the file is merely kept.
             let _ = unix::write_all(fd.as_fd(), MARKER);
         }
         let st = unix::fstat(fd.as_fd()).map_err(|e| Error::os(op, "fstat", e))?;
         return Ok((st, true));
+    }
+}
+
+/// Gives a new key file the group of its lock and read access for all of
+/// the lock's users (owner-writable as Qt's).
+fn give_perm(fd: std::os::fd::BorrowedFd<'_>, lock: &LockMode) -> std::io::Result<()> {
+    if lock.exact {
+        let others = if lock.mode & 0o006 != 0 { 0o004 } else { 0 };
+        unix::fchmod(fd, 0o640 | others)?;
+    }
+    match lock.group.map(|gid| unix::fchgrp(fd, gid)) {
+        Some(Err(e)) if lock.group_required || !errno::is(&e, errno::EPERM) => Err(e),
+        _ => Ok(()),
     }
 }
 
@@ -122,9 +157,9 @@ mod tests {
         let dir = std::env::temp_dir();
         let mine = format!("{}/qipc-unit-keyfile-mine-{}", dir.display(), std::process::id());
         let users = format!("{}/qipc-unit-keyfile-users-{}", dir.display(), std::process::id());
-        let (st, created) = ensure(Operation::Create, &mine, true).unwrap();
+        let (st, created) = ensure(Operation::Create, &mine, true, || None).unwrap();
         assert!(created);
-        assert!(!ensure(Operation::Create, &mine, true).unwrap().1);
+        assert!(!ensure(Operation::Create, &mine, true, || None).unwrap().1);
         std::fs::write(&users, b"").unwrap();
         let users_st = unix::stat(&users).unwrap();
         assert!(!remove_if_same(&users, users_st.id), "a file qipc did not make");

@@ -14,10 +14,10 @@ use std::{
 
 use super::keyfile;
 use crate::{
-    backend::{lock_timeout, LockInfo},
+    backend::{lock_timeout, LockAccess, LockInfo, LockMode},
     error::{Error, ErrorKind, Operation, Result},
     sys::{
-        errno::{self, EIDRM, EINVAL, ENOENT},
+        errno::{self, EACCES, EIDRM, EINVAL, ENOENT, EPERM},
         sysv::{self as os, Key, SemId},
         unix::{self, FileId, OpenHow},
         Deadline,
@@ -46,18 +46,17 @@ fn made_by_qipc(id: SemId) -> bool {
 }
 
 /// How to create a missing lock semaphore.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct LockPerm {
-    /// Exact permission bits, or `None` for Qt's 0600 less the umask (read
-    /// only when a semaphore is created).
-    pub(crate) mode: Option<u32>,
+    /// Its permissions.
+    pub(crate) access: LockAccess,
     /// Write qipc's marker into a key file this creates (native keys).
     pub(crate) marker: bool,
 }
 
 impl LockPerm {
-    fn bits(&self) -> u32 {
-        self.mode.unwrap_or_else(|| 0o600 & !unix::umask())
+    fn resolve(&self, ftok_id: u8) -> LockMode {
+        self.access.resolve(|segment| segment_perm(segment, ftok_id))
     }
 }
 
@@ -93,11 +92,20 @@ impl Lock {
         deadline: Deadline,
     ) -> Result<Option<Lock>> {
         for _ in 0..MAX_STALE {
-            let st = if create { keyfile::ensure(op, path, perm.marker)?.0 } else { keyfile::stat(op, path)? };
+            let st = if create {
+                keyfile::ensure(op, path, perm.marker, || perm.resolve(ftok_id).for_key_file())?.0
+            } else {
+                keyfile::stat(op, path)?
+            };
             let key = Key::of_file(&st, ftok_id);
             let id = match os::sem_open(key) {
                 Ok(id) => id,
-                Err(e) if errno::is(&e, ENOENT) && create => match create_semaphore(op, path, key, perm.bits())? {
+                Err(e) if errno::is(&e, ENOENT) && create => match create_semaphore(
+                    op,
+                    path,
+                    key,
+                    perm.resolve(ftok_id),
+                )? {
                     Some(id) => id,
                     // The key file went meanwhile (its lock was retired):
                     // start again by name.
@@ -153,7 +161,7 @@ impl Lock {
 
     #[cold]
     fn relock(&self, deadline: Deadline) -> Result<Option<LockInfo>> {
-        let Some(fresh) = Lock::acquire(Operation::Lock, &self.path, self.ftok_id, self.perm, true, deadline)? else {
+        let Some(fresh) = Lock::acquire(Operation::Lock, &self.path, self.ftok_id, self.perm.clone(), true, deadline)? else {
             return Ok(None);
         };
         self.id.store(fresh.id.load(Ordering::Relaxed), Ordering::Relaxed);
@@ -242,19 +250,39 @@ impl Lock {
 /// creator at work (the flock is taken) from one that was killed.
 /// `Ok(None)` if the key file is gone (a retire removed it since it was
 /// found): the caller starts again by name.
-fn create_semaphore(op: Operation, path: &str, key: Key, mode: u32) -> Result<Option<SemId>> {
+fn create_semaphore(op: Operation, path: &str, key: Key, how: LockMode) -> Result<Option<SemId>> {
     let file = match unix::open(path, OpenHow::READ) {
-        Ok(file) => file,
+        Ok(file) => Some(file),
         Err(e) if errno::is(&e, ENOENT) => return Ok(None),
-        Err(e) => return Err(Error::os(op, "open", e)),
+        // A key file we may not read (Qt makes them 0640): make the
+        // semaphore without the flock. Only a creator stopped for longer
+        // than the grace period between semget and SETVAL could then be
+        // taken for a dead one.
+        Err(e) if errno::is(&e, EACCES) => None,
+        Err(e) => return Err(Error::os(op, "open", e).detail(format!("unable to open the key file {path}"))),
     };
-    unix::flock_exclusive(file.as_fd(), true).map_err(|e| Error::os(op, "flock", e))?;
-    // Still the file the key came from? If it was replaced, start again.
-    if !unix::fstat(file.as_fd()).is_ok_and(|st| Key::of_file(&st, key_project(key)) == key) {
-        return Ok(None);
+    if let Some(file) = &file {
+        unix::flock_exclusive(file.as_fd(), true).map_err(|e| Error::os(op, "flock", e))?;
+        // Still the file the key came from? If it was replaced, start again.
+        if !unix::fstat(file.as_fd()).is_ok_and(|st| Key::of_file(&st, key_project(key)) == key) {
+            return Ok(None);
+        }
     }
-    match os::sem_create(key, QIPC_NSEMS, mode) {
+    match os::sem_create(key, QIPC_NSEMS, how.mode) {
         Ok(id) => {
+            if let Some(gid) = how.group {
+                match os::sem_set_group(id, gid) {
+                    Ok(()) => {}
+                    // Not a member of the segment's group: the bits for
+                    // others serve (see `LockMode::group_required`).
+                    Err(e) if errno::is(&e, EPERM) && !how.group_required => {}
+                    Err(e) => {
+                        let _ = os::sem_remove(id);
+                        let what = format!("the lock semaphore of {path}");
+                        return Err(crate::backend::group_error(op, "semctl", &what, gid, e));
+                    }
+                }
+            }
             if let Err(e) = os::sem_setval(id, 1) {
                 let _ = os::sem_remove(id);
                 return Err(sem_error(op, "semctl", path, e));
@@ -268,6 +296,13 @@ fn create_semaphore(op: Operation, path: &str, key: Key, mode: u32) -> Result<Op
         },
         Err(e) => Err(sem_error(op, "semget", path, e)),
     }
+}
+
+/// The mode bits and group of the segment whose key file is `key_file`.
+fn segment_perm(key_file: &str, ftok_id: u8) -> Option<(u32, u32)> {
+    let st = unix::stat(key_file).ok()?;
+    let id = os::shm_open(Key::of_file(&st, ftok_id), 0).ok()?;
+    os::shm_stat(id).ok().map(|st| (st.mode, st.gid))
 }
 
 /// The project id in a key's top byte.

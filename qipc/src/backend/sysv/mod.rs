@@ -17,7 +17,7 @@ pub(crate) mod semaphore;
 
 use lock::{timed_out, Lock, LockPerm};
 
-use super::{huge, CreateParams, Created, Detached, HugeOutcome, LockInfo, Opened};
+use super::{huge, CreateParams, Created, Detached, HugeOutcome, LockAccess, LockInfo, Opened};
 use crate::{
     error::{Error, ErrorKind, Operation, Result},
     key::NativeKey,
@@ -92,11 +92,13 @@ fn perm_bits(params: &CreateParams) -> u32 {
 /// read the segment may take its lock.
 fn lock_perm(paths: &Paths, params: &CreateParams) -> LockPerm {
     let mode = params.exact_mode.then(|| super::readers_may_write(params.mode));
-    LockPerm { mode, marker: paths.native }
+    LockPerm { access: LockAccess::Create { mode, group: params.group }, marker: paths.native }
 }
 
-fn default_lock_perm(paths: &Paths) -> LockPerm {
-    LockPerm { mode: None, marker: paths.native }
+/// The lock's permissions where it is made for an existing segment: like
+/// the segment's.
+fn like_segment(paths: &Paths) -> LockPerm {
+    LockPerm { access: LockAccess::LikeSegment(paths.segment.clone()), marker: paths.native }
 }
 
 fn segment_error(op: Operation, call: &'static str, e: std::io::Error, size: usize) -> Error {
@@ -136,7 +138,8 @@ struct Parts {
 }
 
 fn create_segment(op: Operation, paths: &Paths, ftok_id: u8, params: &CreateParams) -> Result<(Parts, Created)> {
-    let (st, created_file) = keyfile::ensure(op, &paths.segment, paths.native)?;
+    let (st, created_file) =
+        keyfile::ensure(op, &paths.segment, paths.native, || lock_perm(paths, params).access.resolve(|_| None).for_key_file())?;
     let key = Key::of_file(&st, ftok_id);
     let undo_file = |err: Error| {
         // A key file this call made goes again, unless the segment behind it
@@ -187,7 +190,8 @@ fn create_segment(op: Operation, paths: &Paths, ftok_id: u8, params: &CreatePara
         if let Err(e) = os::shm_set_group(id, gid) {
             drop(mapping);
             let _ = os::shm_remove(id);
-            return Err(undo_file(Error::os(op, "shmctl", e)));
+            let what = format!("the segment of {}", paths.segment);
+            return Err(undo_file(super::group_error(op, "shmctl", &what, gid, e)));
         }
     }
     if let HugeOutcome::Unavailable(why) = &created.huge {
@@ -296,14 +300,14 @@ pub(crate) fn attach(key: &NativeKey, ftok_id: u8, writable: bool, deadline: Dea
     if let Err(e) = keyfile::stat(OP, &paths.segment) {
         if e.kind() == ErrorKind::NotFound && !paths.shared() {
             if let Ok(Some(lock)) =
-                Lock::acquire(OP, &paths.lock, ftok_id, default_lock_perm(&paths), false, Deadline::Now)
+                Lock::acquire(OP, &paths.lock, ftok_id, like_segment(&paths), false, Deadline::Now)
             {
                 finish_without_segment(lock, &paths, ftok_id);
             }
         }
         return Err(e);
     }
-    let lock = Lock::acquire(OP, &paths.lock, ftok_id, default_lock_perm(&paths), true, deadline)?
+    let lock = Lock::acquire(OP, &paths.lock, ftok_id, like_segment(&paths), true, deadline)?
         .ok_or_else(|| timed_out(OP))?;
     match attach_segment(OP, &paths, ftok_id, writable) {
         Ok(parts) => {
@@ -380,7 +384,7 @@ pub(crate) fn detach(seg: Segment, deadline: Deadline) -> std::result::Result<De
 pub(crate) fn remove(key: &NativeKey, ftok_id: u8, deadline: Deadline) -> Result<bool> {
     const OP: Operation = Operation::Remove;
     let paths = Paths::of(key);
-    let lock = match Lock::acquire(OP, &paths.lock, ftok_id, default_lock_perm(&paths), false, deadline) {
+    let lock = match Lock::acquire(OP, &paths.lock, ftok_id, like_segment(&paths), false, deadline) {
         Ok(lock) => lock,
         Err(e) if e.kind() == ErrorKind::NotFound => None,
         Err(e) => return Err(e),
@@ -423,7 +427,7 @@ pub(crate) fn collect(
     // The lock, by name, as any participant takes it (made if missing):
     // never act without it, since a creator may be between making the key
     // file and its semaphore.
-    let lock = match Lock::acquire(OP, &paths.lock, ftok_id, default_lock_perm(&paths), true, deadline)? {
+    let lock = match Lock::acquire(OP, &paths.lock, ftok_id, like_segment(&paths), true, deadline)? {
         Some(lock) => lock,
         None => {
             done.kept = Some("its lock is held by a running process".into());

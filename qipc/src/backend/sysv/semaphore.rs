@@ -62,7 +62,7 @@ impl Semaphore {
     /// Qt's `handle()`: key file, key, the semaphore (created with the
     /// initial value if missing, or taken over with it in Create mode).
     fn handle(&self, op: Operation, create: bool) -> Result<SemId> {
-        let (st, created_file) = keyfile::ensure(op, &self.path, self.marker)?;
+        let (st, created_file) = keyfile::ensure(op, &self.path, self.marker, || None)?;
         if created_file {
             self.created_file.store(true, Ordering::Relaxed);
         }
