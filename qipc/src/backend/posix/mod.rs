@@ -11,7 +11,7 @@
 mod lock;
 pub(crate) mod semaphore;
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 
 use self::lock::{timed_out, Lock};
 use super::{huge, CreateParams, Created, Detached, HugeOutcome, LockAccess, LockInfo, Opened};
@@ -35,10 +35,12 @@ pub(crate) struct Segment {
     name: String,
     path: String,
     id: FileId,
+    /// The mapping alone keeps the object's open file description (which
+    /// other processes' lease probes see): the descriptor is closed once
+    /// mapped, so that a child spawned by another thread, which copies the
+    /// descriptor table until it executes its program, never holds the
+    /// object open after we have left.
     mapping: Mapping,
-    // Kept open while attached, as Qt does (other processes' lease probes
-    // see it); closed at detach before our own probe.
-    _fd: OwnedFd,
     lock: Lock,
 }
 
@@ -123,7 +125,8 @@ fn lock_access(params: &CreateParams) -> LockAccess {
 }
 
 /// Creates the object `names.name` under the lock; the caller holds it.
-fn create_object(op: Operation, names: &Names, params: &CreateParams) -> Result<(OwnedFd, Mapping, FileId, Created)> {
+/// The descriptor is closed when this returns (see the `mapping` of [`Segment`]).
+fn create_object(op: Operation, names: &Names, params: &CreateParams) -> Result<(Mapping, FileId, Created)> {
     let mut created = Created::default();
     let fd = match os::shm_open(&names.name, true, Create::Exclusive, params.mode) {
         Ok(fd) => fd,
@@ -164,7 +167,7 @@ fn create_object(op: Operation, names: &Names, params: &CreateParams) -> Result<
         // Best effort: the segment is usable without it.
         let _ = mapping.populate_write();
     }
-    Ok((fd, mapping, st.id, created))
+    Ok((mapping, st.id, created))
 }
 
 /// Reserves `size` bytes for the object: `posix_fallocate`, or `ftruncate`
@@ -208,8 +211,9 @@ fn unlink_if_same(names: &Names, id: FileId) -> bool {
     }
 }
 
-/// Opens the existing object under the lock.
-fn open_object(op: Operation, names: &Names, writable: bool) -> Result<(OwnedFd, Mapping, FileId)> {
+/// Opens and maps the existing object under the lock (closing the
+/// descriptor once mapped).
+fn open_object(op: Operation, names: &Names, writable: bool) -> Result<(Mapping, FileId)> {
     let mode = if writable { 0o600 } else { 0o400 };
     let fd = os::shm_open(&names.name, writable, Create::No, mode)
         .map_err(|e| object_error(op, "shm_open", &names.name, e))?;
@@ -223,7 +227,7 @@ fn open_object(op: Operation, names: &Names, writable: bool) -> Result<(OwnedFd,
         ));
     }
     let mapping = os::map(fd.as_fd(), size, writable).map_err(|e| Error::os(op, "mmap", e))?;
-    Ok((fd, mapping, st.id))
+    Ok((mapping, st.id))
 }
 
 fn object_exists(names: &Names) -> bool {
@@ -236,9 +240,9 @@ pub(crate) fn create(key: &NativeKey, params: &CreateParams, deadline: Deadline)
     let (lock, _) =
         Lock::acquire(OP, &names.lock_path, Some(&lock_access(params)), deadline)?.ok_or_else(|| timed_out(OP))?;
     match create_object(OP, &names, params) {
-        Ok((fd, mapping, id, created)) => {
+        Ok((mapping, id, created)) => {
             lock.unlock()?;
-            Ok((Segment { name: names.name, path: names.path, id, mapping, _fd: fd, lock }, created))
+            Ok((Segment { name: names.name, path: names.path, id, mapping, lock }, created))
         }
         Err(e) => {
             finish_without_segment(lock, &names);
@@ -263,9 +267,9 @@ pub(crate) fn attach(key: &NativeKey, writable: bool, deadline: Deadline) -> Res
         Lock::acquire(OP, &names.lock_path, Some(&LockAccess::LikeSegment(names.path.clone())), deadline)?
             .ok_or_else(|| timed_out(OP))?;
     match open_object(OP, &names, writable) {
-        Ok((fd, mapping, id)) => {
+        Ok((mapping, id)) => {
             lock.unlock()?;
-            Ok(Segment { name: names.name, path: names.path, id, mapping, _fd: fd, lock })
+            Ok(Segment { name: names.name, path: names.path, id, mapping, lock })
         }
         Err(e) => {
             finish_without_segment(lock, &names);
@@ -287,10 +291,10 @@ pub(crate) fn open_or_create(key: &NativeKey, params: &CreateParams, deadline: D
             return Err(e);
         }
     };
-    let (fd, mapping, id, opened) = match attached {
-        Some((fd, mapping, id)) => (fd, mapping, id, Opened::Attached),
+    let (mapping, id, opened) = match attached {
+        Some((mapping, id)) => (mapping, id, Opened::Attached),
         None => match create_object(OP, &names, params) {
-            Ok((fd, mapping, id, created)) => (fd, mapping, id, Opened::Created(created)),
+            Ok((mapping, id, created)) => (mapping, id, Opened::Created(created)),
             Err(e) => {
                 finish_without_segment(lock, &names);
                 return Err(e);
@@ -298,7 +302,7 @@ pub(crate) fn open_or_create(key: &NativeKey, params: &CreateParams, deadline: D
         },
     };
     lock.unlock()?;
-    Ok((Segment { name: names.name, path: names.path, id, mapping, _fd: fd, lock }, opened))
+    Ok((Segment { name: names.name, path: names.path, id, mapping, lock }, opened))
 }
 
 /// Releases or retires the lock after an operation that left this process
@@ -327,12 +331,11 @@ pub(crate) fn detach(seg: Segment, deadline: Deadline) -> std::result::Result<De
         Ok(None) => return Err((seg, timed_out(OP))),
         Err(e) => return Err((seg, e)),
     };
-    let Segment { name, path, id, mapping, _fd, lock: own } = seg;
+    let Segment { name, path, id, mapping, lock: own } = seg;
     let lock = lock.unwrap_or(own);
-    // Our mapping and descriptor go first, so that the probe below sees only
-    // other processes (and forked children, which share our old description).
+    // Our mapping goes first, so that the probe below sees only other
+    // processes (and forked children, which share our old description).
     drop(mapping);
-    drop(_fd);
     let names = Names { name, path, lock_path: String::new() };
     let removed = match os::shm_open(&names.name, false, Create::No, 0) {
         Ok(probe) => {
