@@ -81,6 +81,11 @@ fn empty_legacy_key_is_empty() {
     let k = NativeKey::legacy_shared_memory("", KeyType::PosixRealtime);
     assert!(k.is_empty());
     assert_eq!(k.to_string(), "posix:");
+    // Its text form reads back as the same key, for every type.
+    for ty in [KeyType::PosixRealtime, KeyType::SYSTEM_V, KeyType::Windows] {
+        let k = NativeKey::legacy_shared_memory("", ty);
+        assert_eq!(NativeKey::from_string(&k.to_string()).as_ref(), Ok(&k), "{k}");
+    }
 }
 
 #[cfg(unix)] // System V key files in /tmp
