@@ -122,7 +122,6 @@ supported! {
     pub mod inspect;
     pub mod key;
     mod semaphore;
-    mod sha1;
     pub mod shared_memory;
     #[allow(unsafe_code)]
     mod sys;

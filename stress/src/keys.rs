@@ -73,7 +73,7 @@ impl StormKey {
     }
 
     /// SysV: the segment's key file in `key_dir` (the workers' TMPDIR), as Qt
-    /// derives it (spec §1.1): `qipc_sharedmemory_` + the key's ASCII
+    /// derives it: `qipc_sharedmemory_` + the key's ASCII
     /// letters + the SHA-1 of the whole key.
     pub fn sysv_key_file(&self, key_dir: &Path) -> PathBuf {
         key_dir.join(legacy_file_name("qipc_sharedmemory_", &self.text))
@@ -104,48 +104,10 @@ pub fn run_tag(pid: u32, nanos: u128) -> String {
     s
 }
 
-/// SHA-1 (FIPS 180-4), only to derive Qt's file names; written here so the
-/// harness checks the names independently of qipc's own derivation.
+/// SHA-1, only to derive Qt's file names (the harness derives them itself,
+/// independently of qipc's own derivation).
 pub fn sha1(data: &[u8]) -> [u8; 20] {
-    let mut h: [u32; 5] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0];
-    let mut msg = data.to_vec();
-    msg.push(0x80);
-    while msg.len() % 64 != 56 {
-        msg.push(0);
-    }
-    msg.extend_from_slice(&((data.len() as u64).wrapping_mul(8)).to_be_bytes());
-    for block in msg.chunks_exact(64) {
-        let mut w = [0u32; 80];
-        for (i, word) in block.chunks_exact(4).enumerate() {
-            w[i] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
-        }
-        for i in 16..80 {
-            w[i] = (w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]).rotate_left(1);
-        }
-        let [mut a, mut b, mut c, mut d, mut e] = h;
-        for (i, wi) in w.iter().enumerate() {
-            let (f, k) = match i {
-                0..=19 => ((b & c) | (!b & d), 0x5A82_7999),
-                20..=39 => (b ^ c ^ d, 0x6ED9_EBA1),
-                40..=59 => ((b & c) | (b & d) | (c & d), 0x8F1B_BCDC),
-                _ => (b ^ c ^ d, 0xCA62_C1D6),
-            };
-            let t = a.rotate_left(5).wrapping_add(f).wrapping_add(e).wrapping_add(k).wrapping_add(*wi);
-            e = d;
-            d = c;
-            c = b.rotate_left(30);
-            b = a;
-            a = t;
-        }
-        for (x, y) in h.iter_mut().zip([a, b, c, d, e]) {
-            *x = x.wrapping_add(y);
-        }
-    }
-    let mut out = [0u8; 20];
-    for (chunk, word) in out.chunks_exact_mut(4).zip(h) {
-        chunk.copy_from_slice(&word.to_be_bytes());
-    }
-    out
+    sha1_smol::Sha1::from(data).digest().bytes()
 }
 
 #[cfg(test)]
@@ -166,7 +128,7 @@ mod tests {
 
     #[test]
     fn qt_legacy_names() {
-        // spec §1.1, printed by Qt 5.15 and 6.12
+        // as printed by Qt 5.15 and 6.12
         assert_eq!(
             legacy_file_name("qipc_sharedmemory_", "my_shared_memory"),
             "qipc_sharedmemory_mysharedmemoryd3faa70b96e6c94a96cbd5270f2f9f4a8f14fdcd"

@@ -5,13 +5,13 @@
 #![forbid(unsafe_code)]
 
 use super::{env, KeyType, NativeKey, Os, Purpose, DARWIN_SHM_NAME_MAX};
-use crate::sha1::sha1_hex;
+use crate::sys::windows_names::sha1_hex;
 
 /// Qt's legacy name for `key`: the prefix, the ASCII letters of `key`, and
 /// the SHA-1 of its UTF-8 bytes in hex (pure: no directory, no decoration).
 pub(crate) fn legacy_name(key: &str, purpose: Purpose) -> String {
     let letters: String = key.chars().filter(char::is_ascii_alphabetic).collect();
-    format!("{}{letters}{}", purpose.prefix(), sha1_hex(key.as_bytes()))
+    format!("{}{letters}{}", purpose.prefix(), sha1_hex(key))
 }
 
 /// The legacy native key, given the temporary directory System V key files
@@ -29,7 +29,7 @@ pub(crate) fn legacy_in(key: &str, key_type: KeyType, purpose: Purpose, temp_dir
     let native = match (key_type, os) {
         (KeyType::PosixRealtime, Os::Darwin { sandboxed: true }) => key.to_string(),
         (KeyType::PosixRealtime, Os::Darwin { sandboxed: false }) => {
-            let hex = sha1_hex(key.as_bytes());
+            let hex = sha1_hex(key);
             format!("/{}", &hex[..DARWIN_SHM_NAME_MAX - 1])
         }
         (KeyType::SystemV { .. }, _) => format!("{temp_dir}/{}", legacy_name(key, purpose)),
@@ -85,4 +85,3 @@ fn utf16_prefix(s: &str, units: usize) -> String {
         })
         .collect()
 }
-

@@ -27,7 +27,12 @@
 use std::fmt;
 
 use crate::error::ErrorKind;
-use crate::sha1::sha1_hex;
+
+/// The lowercase hex SHA-1 of a key, as Qt appends it to legacy names (on
+/// every platform: the key derivation uses it too).
+pub(crate) fn sha1_hex(key: &str) -> String {
+    sha1_smol::Sha1::from(key.as_bytes()).digest().to_string()
+}
 
 /// `MAX_PATH` of the Windows SDK, the length (in UTF-16 units) to which Qt 6
 /// cuts native names it makes up itself.
@@ -147,7 +152,7 @@ pub(crate) fn legacy_name(key: &str, purpose: Purpose) -> WinName {
         return WinName::default();
     }
     let letters: String = key.chars().filter(char::is_ascii_alphabetic).collect();
-    WinName::new(&format!("{}{letters}{}", purpose.legacy_prefix(), sha1_hex(key.as_bytes())))
+    WinName::new(&format!("{}{letters}{}", purpose.legacy_prefix(), sha1_hex(key)))
 }
 
 /// Qt 6.6+'s `QSharedMemory::platformSafeKey(key, Windows)` (mapping) or
@@ -258,8 +263,8 @@ mod tests {
         );
         // Only ASCII letters are kept; the hash covers the whole UTF-8 key.
         assert_eq!(legacy("Grüße 123").0, "qipc_sharedmemory_Gre2f2f9a16f09d24d0123ee6e6fbf928154a836916");
-        assert_eq!(legacy("/").0, format!("qipc_sharedmemory_{}", sha1_hex(b"/")));
-        assert_eq!(legacy("Local\\x").1, format!("qipc_systemsem_Localx{}", sha1_hex(b"Local\\x")));
+        assert_eq!(legacy("/").0, format!("qipc_sharedmemory_{}", sha1_hex("/")));
+        assert_eq!(legacy("Local\\x").1, format!("qipc_systemsem_Localx{}", sha1_hex("Local\\x")));
         assert_eq!(legacy(""), (String::new(), String::new()));
     }
 
