@@ -1,6 +1,6 @@
 //! # qipc-stress: does qipc's lock always exclude, and is nothing removed while in use?
 //!
-//! The stress suite of issue 8. Real processes (this binary re-executed as
+//! qipc's multi-process stress suite. Real processes (this binary re-executed as
 //! workers, real Qt peers in Python, `qipc gc`) hammer one key per storm
 //! while counting, under the lock, in a shared layout: mutual-exclusion
 //! violations, lost or torn updates, dead holders, mappings of removed
@@ -48,7 +48,7 @@ const EXIT_USAGE: i32 = 2;
 const EXIT_INTERRUPTED: i32 = 130;
 
 const HELP: &str = "\
-qipc-stress: multi-process stress suite for qipc (issue 8)
+qipc-stress: multi-process stress suite for qipc
 
 usage: qipc-stress [OPTIONS]        run storms (default: --ci, both backends, all storms)
        qipc-stress clean            remove leftovers of runs whose coordinator was killed

@@ -70,7 +70,7 @@ fn native_key_from_string() -> NativeKey {
     .expect("valid key")
 }
 
-/// The seeds' message through QDataStream, both ways.
+/// The writer/reader example's message through QDataStream, both ways.
 #[divan::bench]
 fn qstring_roundtrip() -> Option<String> {
     let mut out = DataStreamWriter::new();
