@@ -1,45 +1,37 @@
-//! A small seeded generator (SplitMix64): the run's seed is printed so the
-//! random choices (not the timing) of a run can be repeated.
+//! The storms' random choices, from a seed: the run's seed is printed so
+//! the choices (not the timing) of a run can be repeated. A thin layer over
+//! `fastrand` with the few shapes the storms use.
 
 #![forbid(unsafe_code)]
 
 use std::time::Duration;
 
-/// SplitMix64.
+/// A seeded generator.
 #[derive(Debug, Clone)]
-pub struct Rng(u64);
+pub struct Rng(fastrand::Rng);
 
 impl Rng {
     /// A generator from a seed.
     pub fn new(seed: u64) -> Rng {
-        Rng(seed ^ 0x9E37_79B9_7F4A_7C15)
+        Rng(fastrand::Rng::with_seed(seed))
     }
 
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `lo..=hi`.
+    /// Uniform in `lo..=hi` (`lo` if the range is empty).
     pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
         if hi <= lo {
             return lo;
         }
-        lo + self.next_u64() % (hi - lo + 1)
+        self.0.u64(lo..=hi)
     }
 
     /// True with probability `percent`/100.
     pub fn chance(&mut self, percent: u64) -> bool {
-        self.next_u64() % 100 < percent
+        self.0.u64(0..100) < percent
     }
 
-    /// An index below `n` (n > 0).
+    /// An index below `n` (0 if `n` is 0).
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n.max(1) as u64) as usize
+        self.0.usize(0..n.max(1))
     }
 
     /// A duration uniform in `lo..=hi` microseconds.
@@ -50,7 +42,7 @@ impl Rng {
     /// Picks an index with the given weights (not all zero).
     pub fn weighted(&mut self, weights: &[u64]) -> usize {
         let total: u64 = weights.iter().sum();
-        let mut x = self.next_u64() % total.max(1);
+        let mut x = self.0.u64(0..total.max(1));
         for (i, w) in weights.iter().enumerate() {
             if x < *w {
                 return i;
@@ -61,8 +53,8 @@ impl Rng {
     }
 }
 
-/// A seed from the clock and pid (when none is given).
+/// A seed when none is given (fastrand seeds itself from the clock, the
+/// thread and the process).
 pub fn fresh_seed() -> u64 {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    Rng::new((nanos as u64) ^ (u64::from(std::process::id()) << 40)).next_u64()
+    fastrand::u64(..)
 }
