@@ -1,4 +1,8 @@
 //! The percent-escaping of Qt's text form of a key (`QNativeIpcKey::toString`).
+//!
+//! Qt escapes only a few ASCII characters and the controls, and keeps every
+//! other character as it is; the `percent-encoding` crate always escapes
+//! non-ASCII bytes, so it would not give Qt's text.
 
 #![forbid(unsafe_code)]
 
