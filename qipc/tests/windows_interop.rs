@@ -148,18 +148,25 @@ impl Peer {
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("{}: bad line {line:?}: {e}", self.what))
     }
 
-    /// Lines up to and including the first {"event": "ready"}.
-    fn ready(&mut self) -> Value {
+    /// Lines up to the first {"event": "ready"}: those before it, and it.
+    fn rows_until_ready(&mut self) -> (Vec<Value>, Value) {
+        let mut rows = Vec::new();
         loop {
             let v = self.next();
             if v["event"] == "ready" {
-                return v;
+                return (rows, v);
             }
             if v["event"] == "error" {
                 let err = self.stderr();
                 panic!("{}: {v}\n{err}", self.what);
             }
+            rows.push(v);
         }
+    }
+
+    /// Lines up to and including the first {"event": "ready"}; returns that one.
+    fn ready(&mut self) -> Value {
+        self.rows_until_ready().1
     }
 
     fn go(&mut self) {
@@ -280,6 +287,190 @@ fn names_agree_qt6() {
 #[test]
 fn names_agree_qt5() {
     names_agree(Qt::Five);
+}
+
+// ---- Qt's objects, reached by the same keys -----------------------------------------------------
+
+/// The value of the lock semaphore qipc uses for `key`, opened with an
+/// initial value of 0: 1 means it existed and is free (as Qt leaves its
+/// lock after create); 0 means it is taken, or that it did not exist (the
+/// semaphore made here then goes again with its handle, on return).
+fn lock_value(key: &NativeKey) -> u32 {
+    let sem = SystemSemaphore::with_native_key(key.lock_key(), 0, SemaphoreMode::Open).unwrap();
+    sem.value().unwrap()
+}
+
+/// qipc attaches to the segment Qt holds for `key` (Qt's `hold` row `row`)
+/// and takes its lock: Qt's lock, which must exist before qipc opens it, if
+/// `qt_lock`; qipc's own otherwise (Qt 5's native keys, for which Qt 5 has
+/// no lock, see `qt5_native_keys_have_no_lock`).
+fn attach_to_what_qt_holds(shm: &mut SharedMemory, row: &Value, qt_lock: bool) {
+    let what = shm.native_key().to_string();
+    assert_eq!(
+        shm.native_key().native_key(),
+        text(&row["native"]).trim_end_matches('\u{FFFD}'),
+        "Qt's nativeKey() for {what}"
+    );
+    assert_eq!(lock_value(shm.native_key()), u32::from(qt_lock), "Qt's lock for {what} (free), if Qt has one");
+    shm.attach_timeout(AccessMode::ReadWrite, LOCK_WAIT).unwrap_or_else(|e| panic!("attach {what}: {e}"));
+    assert_eq!(shm.size(), 4096, "Qt's create(64) is one page: {what}");
+    let guard = shm.lock_timeout(LOCK_WAIT).unwrap().unwrap_or_else(|| panic!("the lock of {what}"));
+    assert_eq!(lock_value(shm.native_key()), 0, "qipc holds the lock it names for {what}");
+    drop(guard);
+    assert_eq!(lock_value(shm.native_key()), 1, "and gave it back: {what}");
+}
+
+/// Qt creates and holds segments for awkward legacy and native keys; qipc
+/// attaches to each by the same key and takes its lock (Qt's lock, but for
+/// Qt 5's native keys, which have none: there qipc's attach works and its
+/// lock is its own, excluding nobody in Qt 5). A native key without a
+/// namespace prefix and the same key after `Local\` are one object. Once
+/// Qt has exited, nothing is left: attach is NotFound.
+fn objects_qt_holds(qt: Qt) {
+    let u = uniq();
+    let legacy = [
+        format!("SomeKey-{u}"),
+        format!("Grüße {u}"),
+        format!("/x{u}"),
+        format!("%x{u}"),
+        format!("Local\\x{u}"),
+        format!("Global\\x{u}"),
+        format!("{}{u}", "a".repeat(300)),
+    ];
+    let native = [
+        format!("qipc-native-{u}"),
+        format!("Local\\qipc-local-{u}"),
+        format!("Global\\qipc-global-{u}"),
+        format!("Grüße-{u}"),
+        format!("{}-{u}", "n".repeat(300)),
+    ];
+    let keys: Vec<Key> =
+        legacy.iter().cloned().map(Key::Legacy).chain(native.iter().cloned().map(Key::Native)).collect();
+    let items: Vec<String> = keys
+        .iter()
+        .map(|key| match key {
+            Key::Legacy(k) => format!("legacy:{k}"),
+            Key::Native(n) => format!("native:{n}"),
+        })
+        .collect();
+    let args: Vec<&str> = std::iter::once("hold").chain(items.iter().map(String::as_str)).collect();
+    let mut peer = spawn(qt, &args);
+    let (rows, _) = peer.rows_until_ready();
+    assert_eq!(rows.len(), keys.len(), "{rows:?}");
+    let mut attached = Vec::new();
+    for (key, row) in keys.iter().zip(&rows) {
+        assert_eq!(row["created"], true, "Qt {} created {key:?}: {row}", qt.arg());
+        let qt_lock = !matches!((qt, key), (Qt::Five, Key::Native(_)));
+        assert_eq!(row["lock"], qt_lock, "Qt's own lock() of {key:?}: {row}");
+        if !qt_lock {
+            assert_eq!(row["lock_error"], 6, "LockError: {row}");
+        }
+        let mut shm = key.shm();
+        attach_to_what_qt_holds(&mut shm, row, qt_lock);
+        if let Key::Legacy(k) = key {
+            // Qt also holds QSystemSemaphore(k): on Windows the lock's semaphore.
+            let sem = SystemSemaphore::new(k, 0, SemaphoreMode::Open).unwrap();
+            assert_eq!(sem.native_key(), &shm.native_key().lock_key(), "QSystemSemaphore({k:?}) is the lock");
+            assert_eq!(sem.value().unwrap(), 1, "Qt's QSystemSemaphore({k:?}, 1)");
+        }
+        attached.push(shm);
+    }
+
+    // No namespace prefix is the session's namespace, `Local\`: both spellings name Qt's objects.
+    for (qt_has, other) in [
+        (format!("qipc-native-{u}"), format!("Local\\qipc-native-{u}")),
+        (format!("Local\\qipc-local-{u}"), format!("qipc-local-{u}")),
+    ] {
+        let mut by_qt = Key::Native(qt_has.clone()).shm();
+        let mut by_other = Key::Native(other.clone()).shm();
+        by_qt.attach_timeout(AccessMode::ReadWrite, LOCK_WAIT).unwrap();
+        by_other.attach_timeout(AccessMode::ReadWrite, LOCK_WAIT).unwrap_or_else(|e| panic!("{other:?}: {e}"));
+        by_other.lock_timeout(LOCK_WAIT).unwrap().unwrap().write_at(0, other.as_bytes()).unwrap();
+        assert_eq!(&by_qt.lock_timeout(LOCK_WAIT).unwrap().unwrap().to_vec()[..other.len()], other.as_bytes());
+        // Qt 6's lock, or (Qt 5) qipc's own: one semaphore under both spellings too.
+        let guard = by_other.lock_timeout(LOCK_WAIT).unwrap().unwrap();
+        assert_eq!(lock_value(by_qt.native_key()), 0, "{other:?}'s lock is {qt_has:?}'s");
+        drop(guard);
+        by_other.detach_timeout(LOCK_WAIT).unwrap();
+        by_qt.detach_timeout(LOCK_WAIT).unwrap();
+    }
+
+    for shm in &mut attached {
+        shm.detach_timeout(LOCK_WAIT).unwrap();
+    }
+    peer.go();
+    peer.finish();
+    // Qt's handles closed with its process, and qipc's with the detaches: the objects are gone.
+    for key in &keys {
+        let mut shm = key.shm();
+        let err = shm.attach(AccessMode::ReadOnly).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound, "{key:?} after Qt exited: {err}");
+        if let Key::Legacy(k) = key {
+            let sem = SystemSemaphore::new(k, 0, SemaphoreMode::Open).unwrap();
+            assert_eq!(sem.value().unwrap(), 0, "Qt's QSystemSemaphore({k:?}) went with Qt");
+        }
+    }
+    eprintln!(
+        "INTEROP objects Qt {} holds: {} legacy and {} windows: native keys (non-ASCII, /, %, Local\\, Global\\, \
+         300+ characters) attached and locked by the same keys{}; no prefix = Local\\; NotFound after Qt exits",
+        qt.arg(),
+        legacy.len(),
+        native.len(),
+        if qt == Qt::Five { " (native keys: qipc's own lock, Qt 5 has none)" } else { "" }
+    );
+}
+
+#[test]
+fn objects_qt_holds_are_reached_by_the_same_keys_qt6() {
+    objects_qt_holds(Qt::Six);
+}
+
+#[test]
+fn objects_qt_holds_are_reached_by_the_same_keys_qt5() {
+    objects_qt_holds(Qt::Five);
+}
+
+/// `platformSafeKey(k, Windows)` where Qt's cut to 260 UTF-16 units falls
+/// inside a surrogate pair ("shm_" + 255 letters + U+1F600): Qt's mapping
+/// name ends in a lone high surrogate, which a Rust string cannot hold, so
+/// `NativeKey::platform_safe` drops it (as documented there) and names
+/// another mapping; the lock, cut to 255 units first, is Qt's all the
+/// same. A `Local\` platform-safe key of ordinary length reaches Qt's
+/// `Local\shm_…` segment and lock.
+#[test]
+fn platform_safe_cut_inside_a_surrogate_pair_qt6() {
+    let u = uniq();
+    let cut = format!("{u}{}\u{1F600}", "d".repeat(255 - u.len()));
+    let local = format!("Local\\{u}{}", "d".repeat(100));
+    let mut peer = spawn(Qt::Six, &["hold", &format!("safe:{cut}"), &format!("safe:{local}")]);
+    let (rows, _) = peer.rows_until_ready();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for row in &rows {
+        assert_eq!((row["created"].as_bool(), row["lock"].as_bool()), (Some(true), Some(true)), "{row}");
+    }
+
+    let key = NativeKey::platform_safe(&cut, KeyType::Windows);
+    assert_eq!(key.native_key().encode_utf16().count(), 259, "shm_ + 255 letters, without the half character");
+    assert_eq!(key.native_key(), text(&rows[0]["native"]).trim_end_matches('\u{FFFD}'), "as PySide6 prints it");
+    let mut shm = SharedMemory::with_native_key(key.clone());
+    let err = shm.attach(AccessMode::ReadOnly).unwrap_err();
+    assert_eq!(
+        err.kind(),
+        ErrorKind::NotFound,
+        "Qt's name keeps the lone surrogate, qipc's does not (if qipc now keeps it, assert the attach works): {err}"
+    );
+    assert_eq!(lock_value(&key), 1, "Qt's lock, <first 255 units>_sem, is the one qipc names");
+
+    let mut shm = SharedMemory::with_native_key(NativeKey::platform_safe(&local, KeyType::Windows));
+    assert_eq!(shm.native_key().native_key(), format!("Local\\shm_{}", &local["Local\\".len()..]));
+    attach_to_what_qt_holds(&mut shm, &rows[1], true);
+    shm.detach_timeout(LOCK_WAIT).unwrap();
+    peer.go();
+    peer.finish();
+    eprintln!(
+        "INTEROP platformSafeKey cut inside a surrogate pair (Qt 6): qipc's name lacks Qt's lone surrogate \
+         (NotFound; the lock is shared); Local\\ platform-safe key: attached and locked"
+    );
 }
 
 // ---- Qt's writer / reader example ------------------------------------------------------------
