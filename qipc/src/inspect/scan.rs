@@ -14,7 +14,7 @@ use crate::{
     error::{Error, ErrorKind, Operation, Result},
     key::{self, legacy_name, KeyType, NativeKey, Purpose},
     sys::{
-        proc::{ProcScan, SysvRow},
+        proc::{self, ProcScan, SysvRow},
         semfile::{self, SHM_DIR, TEMP_PREFIX},
         sysv,
         unix::{self, FileStat, FileType, OpenHow},
@@ -518,7 +518,9 @@ impl Builder {
             Ok(p) => Usage::in_use(p, Some("a semaphore is being created".into())),
             Err(Some(why)) => Usage::Unknown { why },
             Err(None) if age < grace => Usage::in_use(Vec::new(), Some("recent: a creation may be in progress".into())),
-            Err(None) if creator.is_some_and(unix::pid_alive) => {
+            // Its creator's pid is in use, by the creator unless that
+            // process started after the file was last written (pid reuse).
+            Err(None) if creator.is_some_and(|pid| unix::pid_alive(pid) && !proc::started_after(pid, st.mtime)) => {
                 Usage::in_use(Vec::new(), Some("its creator still runs".into()))
             }
             Err(None) => Usage::Orphaned {

@@ -131,6 +131,28 @@ pub(crate) struct SysvRow {
     pub(crate) ctime: i64,
 }
 
+/// True if the process that has `pid` now started after `time` (Unix
+/// seconds, with a second of slack): it cannot be the process that acted at
+/// `time`, whose pid it got again. False if that cannot be told.
+pub(crate) fn started_after(pid: i32, time: i64) -> bool {
+    start_time(pid).is_some_and(|start| start > time + 1)
+}
+
+/// When the process `pid` started (Unix seconds): field 22 of
+/// `/proc/<pid>/stat`, in clock ticks after the boot time of `/proc/stat`.
+fn start_time(pid: i32) -> Option<i64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces.
+    let after_comm = stat.rsplit_once(')')?.1;
+    let ticks: u64 = after_comm.split_whitespace().nth(22 - 3)?.parse().ok()?;
+    let boot = std::fs::read_to_string("/proc/stat").ok()?;
+    let btime: i64 = boot.lines().find_map(|l| l.strip_prefix("btime "))?.trim().parse().ok()?;
+    // SAFETY: sysconf takes a plain value.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let hz = u64::try_from(hz).ok().filter(|h| *h > 0)?;
+    Some(btime + i64::try_from(ticks / hz).ok()?)
+}
+
 /// The rows of `/proc/sysvipc/<table>` (`shm` or `sem`).
 pub(crate) fn sysvipc(table: &str) -> io::Result<Vec<SysvRow>> {
     let text = std::fs::read_to_string(format!("/proc/sysvipc/{table}"))?;
@@ -158,6 +180,17 @@ pub(crate) fn sysvipc(table: &str) -> io::Result<Vec<SysvRow>> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn start_times() {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+        let me = std::process::id() as i32;
+        let start = super::start_time(me).expect("our own start time");
+        assert!(start <= now + 1 && start > now - 24 * 3600 * 365, "{start} vs {now}");
+        assert!(!super::started_after(me, now), "we started before now");
+        assert!(super::started_after(me, start - 10), "we started after a moment before our start");
+        assert!(!super::started_after(i32::MAX, 0), "no such process: cannot tell");
+    }
+
     use super::*;
 
     #[test]

@@ -220,7 +220,11 @@ impl Lock {
         let waiting = os::sem_getncnt(id).unwrap_or(1) + os::sem_getzcnt(id).unwrap_or(0);
         let last = os::sem_getpid(id).unwrap_or(0);
         let me = std::process::id() as i32;
-        if waiting > 0 || (last > 0 && last != me && unix::pid_alive(last)) {
+        // The last user still runs, unless its pid now belongs to a process
+        // that started after the last operation on the set.
+        let used_at = os::sem_stat(id).map_or(i64::MAX, |st| st.otime.max(st.ctime));
+        let last_alive = last > 0 && unix::pid_alive(last) && !crate::sys::proc::started_after(last, used_at);
+        if waiting > 0 || (last != me && last_alive) {
             self.unlock()?;
             return Ok(false);
         }
