@@ -3,15 +3,14 @@
 #   1. scripts/setup-wine.sh: MinGW, Wine 8, the prefix, Windows Python + Qt 5.15.2 / 6.12, and the
 #      Rust target x86_64-pc-windows-gnu; then the Rust targets aarch64/x86_64-apple-darwin;
 #   2. rustfmt, and clippy -D warnings for x86_64-pc-windows-gnu, aarch64-apple-darwin and
-#      x86_64-apple-darwin (macOS is type-checked only: nothing can link or run it here), and for
-#      the Windows probe crate;
-#   3. on Linux: the unit tests of the name derivations (Qt's Windows names, the Darwin and
-#      Windows key rules), qipc's and the probe's;
+#      x86_64-apple-darwin (macOS is type-checked only: nothing can link or run it here);
+#   3. on Linux: qipc's unit tests of the name derivations (Qt's Windows names, the Darwin and
+#      Windows key rules);
 #   4. under Wine: qipc's unit tests, the conformance suite (every behaviour for legacy and
 #      windows: native keys, with the multi-process ones: N x M locked increments, writer ->
 #      reader, a holder killed with TerminateProcess), the interop tests against real Windows
-#      Qt 6.12 and 5.15.2 (tests/windows_interop.rs, which also runs the example programs), and
-#      the probe's tests of the raw Win32 wrappers against Qt.
+#      Qt 6.12 and 5.15.2 (tests/windows_interop.rs, which also opens the objects Qt holds for
+#      awkward keys and runs the example programs).
 # A missing peer fails the run; nothing is skipped. Each step prints its time.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -42,18 +41,15 @@ for t in "$WIN" "${APPLE[@]}"; do
   cargo clippy -q --target "$t" -p qipc --all-targets -- -D warnings
   cargo clippy -q --target "$t" -p qipc --all-targets --features qimage -- -D warnings
 done
-(cd tests/windows-probe && cargo fmt -- --check && cargo clippy -q --target "$WIN" --all-targets -- -D warnings)
 took "lints"
 
 step "Linux: the unit tests of the name derivations"
 cargo test -q -p qipc --lib -- key:: windows_names
-(cd tests/windows-probe && cargo test -q)
 took "Linux unit tests"
 
 step "Windows build (tests and examples)"
 cargo build -q --target "$WIN" -p qipc --features qimage --examples
 cargo test -q --target "$WIN" -p qipc --features qimage,qt-interop --lib --test conformance --test windows_interop --no-run
-(cd tests/windows-probe && cargo test -q --target "$WIN" --no-run)
 took "Windows build"
 
 step "under Wine: qipc's unit tests and the conformance suite (processes included)"
@@ -63,9 +59,5 @@ took "unit + conformance under Wine"
 step "under Wine: interop with real Windows Qt 6.12 and 5.15.2, and the example programs"
 cargo test --target "$WIN" -p qipc --features qimage,qt-interop --test windows_interop -- --nocapture
 took "qipc interop under Wine"
-
-step "under Wine: the probe's tests of the raw Win32 wrappers against Qt"
-(cd tests/windows-probe && cargo test -q --target "$WIN")
-took "probe under Wine"
 
 awk -v a="$t_all" -v b="$(date +%s.%N)" 'BEGIN { printf "\n== scripts/test-windows.sh: all passed in %.1f s\n", b - a }'
