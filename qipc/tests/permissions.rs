@@ -51,6 +51,18 @@ fn child() {
                 Err(e) => println!("RESULT ERROR {:?} {e}", e.kind()),
             }
         }
+        // umask_create KEY: with umask 0277, create with the defaults,
+        // print READY and wait for a line, then detach.
+        "umask_create" => {
+            // SAFETY: umask takes a plain value and cannot fail.
+            unsafe { libc::umask(0o277) };
+            let key = NativeKey::from_string(&args[0]).unwrap();
+            let mut shm = SharedMemory::with_native_key(key);
+            shm.create(64, AccessMode::ReadWrite).unwrap();
+            println!("READY");
+            read_stdin_line();
+            shm.detach().unwrap();
+        }
         other => panic!("unknown role {other}"),
     }
 }
@@ -199,6 +211,24 @@ fn a_group_the_creator_is_not_in_is_refused_and_leaves_nothing() {
         let line = p.wait_for_line("RESULT ");
         p.expect_success();
         assert_eq!(after(&line, "RESULT "), "OK", "{key}");
+        assert_clean(key);
+    }
+}
+
+#[test]
+fn default_modes_are_qts_whatever_the_umask_on_system_v_and_less_the_umask_on_posix() {
+    // Qt passes 0600 to shmget/semget, which the umask does not reduce,
+    // and 0600 to shm_open/sem_open, which it does (they are files).
+    let legacy = NativeKey::legacy_shared_memory(&unique_key("umask"), KeyType::SYSTEM_V);
+    let posix = unique_posix("umask");
+    let _c = Cleanup(vec![legacy.clone(), posix.clone()]);
+    // SAFETY: getegid has no preconditions.
+    let gid = unsafe { libc::getegid() };
+    for (key, want) in [(&legacy, ((0o600, gid), (0o600, gid))), (&posix, ((0o400, gid), (0o400, gid)))] {
+        let mut p = spawn_role_interactive("umask_create", &[&key.to_string()], DEADLINE);
+        p.wait_for_line("READY");
+        assert_eq!(perms(key), want, "{key}: (segment, lock) (mode, gid) with umask 0277");
+        p.expect_success();
         assert_clean(key);
     }
 }

@@ -112,7 +112,10 @@ pub(crate) struct CreateParams {
     pub(crate) reclaim_orphan: bool,
     /// Permission bits for the segment and its lock.
     pub(crate) mode: u32,
-    /// Permission bits given exactly (not reduced by the umask).
+    /// Permission bits given exactly: applied as they are. Otherwise `mode`
+    /// is Qt's 0600, passed as Qt passes it (the system reduces it by the
+    /// umask for files, that is POSIX objects and key files, and not for
+    /// System V objects).
     pub(crate) exact_mode: bool,
     /// The group to give the objects, if any.
     pub(crate) group: Option<u32>,
@@ -244,8 +247,8 @@ pub(crate) fn readers_may_write(mode: u32) -> u32 {
 #[cfg_attr(target_vendor = "apple", allow(dead_code))] // the Darwin backend keeps its own
 #[derive(Debug, Clone)]
 pub(crate) enum LockAccess {
-    /// Made by a create: exactly `mode` if given (else Qt's 0600 less the
-    /// umask), and `group` if given.
+    /// Made by a create: exactly `mode` if given (else Qt's default), and
+    /// `group` if given.
     Create { mode: Option<u32>, group: Option<u32> },
     /// Made by an attacher, or by any user of an attached segment after a
     /// Qt process took the lock with it: like the segment at this location
@@ -260,10 +263,11 @@ pub(crate) enum LockAccess {
 #[cfg_attr(target_vendor = "apple", allow(dead_code))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct LockMode {
-    pub(crate) mode: u32,
-    /// `mode` is exact (given, or the segment's); else it is Qt's default,
-    /// 0600 less the umask.
-    pub(crate) exact: bool,
+    /// Exact permission bits (given, or the segment's), or `None` for Qt's
+    /// default: 0600 as Qt passes it, which the umask reduces where the
+    /// system applies one (POSIX semaphores and key files are files; System
+    /// V sets are not), so no call is needed to read the umask.
+    pub(crate) mode: Option<u32>,
     pub(crate) group: Option<u32>,
     /// Whether failing to give `group` fails the operation (a group the
     /// caller asked for) or is passed over (the segment's group, which this
@@ -279,21 +283,17 @@ impl LockAccess {
     /// (its mode bits and group) where they follow it. Read only when a
     /// semaphore is made, so the common paths make no system call for it.
     pub(crate) fn resolve(&self, segment_perm: impl FnOnce(&str) -> Option<(u32, u32)>) -> LockMode {
-        let qt_default = || 0o600 & !crate::sys::unix::umask();
         match self {
-            LockAccess::Create { mode, group } => {
-                LockMode { mode: mode.unwrap_or_else(qt_default), exact: mode.is_some(), group: *group, group_required: true }
-            }
+            LockAccess::Create { mode, group } => LockMode { mode: *mode, group: *group, group_required: true },
             LockAccess::LikeSegment(location) => match segment_perm(location) {
                 // Our own group needs no change (and a group we are not in
                 // may not be given: see `group_required`).
                 Some((mode, gid)) => LockMode {
-                    mode: readers_may_write(mode),
-                    exact: true,
+                    mode: Some(readers_may_write(mode)),
                     group: (gid != crate::sys::unix::egid()).then_some(gid),
                     group_required: false,
                 },
-                None => LockMode { mode: qt_default(), exact: false, group: None, group_required: false },
+                None => LockMode { mode: None, group: None, group_required: false },
             },
         }
     }
@@ -305,7 +305,7 @@ impl LockMode {
     /// What a key file made for this lock needs besides Qt's defaults, if
     /// anything.
     pub(crate) fn for_key_file(self) -> Option<LockMode> {
-        (self.exact || self.group.is_some()).then_some(self)
+        (self.mode.is_some() || self.group.is_some()).then_some(self)
     }
 }
 

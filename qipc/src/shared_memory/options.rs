@@ -58,7 +58,7 @@ impl Default for CreateOptions {
 }
 
 impl CreateOptions {
-    /// The defaults: mode 0600 (less the umask), no pre-faulting, orphans
+    /// The defaults: Qt's mode 0600, no pre-faulting, orphans
     /// replaced.
     pub fn new() -> CreateOptions {
         CreateOptions::default()
@@ -83,12 +83,15 @@ impl CreateOptions {
     }
 
     /// Permission bits for the segment and its lock, exactly as given (the
-    /// umask does not apply); Qt always uses 0600 less the umask. Those who
-    /// may read the segment may also take its lock, and (System V) read its
-    /// key files. Example: `0o660` for a service and the members of its
-    /// group. A lock semaphore that has to be made again later (a Qt
-    /// process that made it exited and took it along) gets the segment's
-    /// permissions and group, whoever makes it.
+    /// umask does not apply). Those who may read the segment may also take
+    /// its lock, and (System V) read its key files. Example: `0o660` for a
+    /// service and the members of its group. A lock semaphore that has to
+    /// be made again later (a Qt process that made it exited and took it
+    /// along) gets the segment's permissions and group, whoever makes it.
+    ///
+    /// Without it, qipc does as Qt, which always asks for 0600: System V
+    /// objects get exactly that (the umask does not apply to them), POSIX
+    /// objects and key files 0600 (0640) less the umask, as files do.
     ///
     /// Unix only: ignored on Windows, whose objects get the default security
     /// of the creating process, as Qt's.

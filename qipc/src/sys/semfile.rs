@@ -153,11 +153,12 @@ impl SemFile {
     /// The file is written under a temporary name in the same directory
     /// (`.qipc-tmp.<pid>.<n>`, which `qipc gc` removes if its creator was
     /// killed before finishing) and published with `link`, as glibc does,
-    /// so nobody ever sees a half-made semaphore.
+    /// so nobody ever sees a half-made semaphore. Its mode is `mode` exactly,
+    /// or by default 0600 less the umask, as `sem_open(…, 0600)` gives.
     pub(crate) fn create(
         path: &str,
         value: u32,
-        mode: u32,
+        mode: Option<u32>,
         gid: Option<u32>,
         gated: bool,
     ) -> io::Result<Option<SemFile>> {
@@ -180,8 +181,10 @@ impl SemFile {
     }
 
     /// Sizes, maps and initialises a freshly created (still unnamed) file.
-    fn init_new(fd: OwnedFd, value: u32, mode: u32, gid: Option<u32>, gated: bool) -> io::Result<SemFile> {
-        unix::fchmod(fd.as_fd(), mode)?;
+    fn init_new(fd: OwnedFd, value: u32, mode: Option<u32>, gid: Option<u32>, gated: bool) -> io::Result<SemFile> {
+        if let Some(mode) = mode {
+            unix::fchmod(fd.as_fd(), mode)?;
+        }
         if let Some(gid) = gid {
             unix::fchgrp(fd.as_fd(), gid)?;
         }
@@ -594,14 +597,14 @@ mod tests {
     #[test]
     fn created_bytes_are_glibcs() {
         let p = path("bytes");
-        let sem = SemFile::create(&p, 1, 0o600, None, false).unwrap().unwrap();
+        let sem = SemFile::create(&p, 1, None, None, false).unwrap().unwrap();
         assert!(!sem.is_gated());
         let bytes = std::fs::read(&p).unwrap();
         let mut expected = [0u8; 32];
         expected[0] = 1;
         expected[8] = 0x80;
         assert_eq!(bytes, expected);
-        assert!(SemFile::create(&p, 1, 0o600, None, false).unwrap().is_none(), "the name exists");
+        assert!(SemFile::create(&p, 1, None, None, false).unwrap().is_none(), "the name exists");
         assert!(sem.unlink_if_named(&p).unwrap());
         assert!(!sem.unlink_if_named(&p).unwrap());
     }
@@ -610,7 +613,7 @@ mod tests {
     fn glibc_sem_open_and_qipc_exclude_each_other() {
         let name = format!("/qipc-unit-semfile-glibc-{}", std::process::id());
         let p = path_of(&name);
-        let sem = SemFile::create(&p, 1, 0o600, None, true).unwrap().unwrap();
+        let sem = SemFile::create(&p, 1, None, None, true).unwrap().unwrap();
         assert!(sem.is_gated());
         let c = std::ffi::CString::new(name).unwrap();
         // SAFETY: `c` is a valid name; the semaphore exists, so no variadic
@@ -638,7 +641,7 @@ mod tests {
     #[test]
     fn release_is_atomic_and_bounded() {
         let p = path("release");
-        let sem = SemFile::create(&p, 0, 0o600, None, false).unwrap().unwrap();
+        let sem = SemFile::create(&p, 0, None, None, false).unwrap().unwrap();
         sem.release(5).unwrap();
         assert_eq!(sem.value(), 5);
         assert_eq!(sem.release(u32::MAX).unwrap_err().raw_os_error(), Some(libc::EOVERFLOW));
@@ -651,7 +654,7 @@ mod tests {
     #[test]
     fn waiting_bit_is_cleared_on_time_out() {
         let p = path("wait");
-        let sem = SemFile::create(&p, 1, 0o600, None, true).unwrap().unwrap();
+        let sem = SemFile::create(&p, 1, None, None, true).unwrap().unwrap();
         let other = SemFile::open(&p).unwrap();
         assert_eq!(other.id(), sem.id());
         assert!(matches!(sem.lock(Deadline::Never).unwrap(), Locked::Yes { .. }));

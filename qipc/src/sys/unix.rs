@@ -345,17 +345,6 @@ pub(crate) fn egid() -> u32 {
     unsafe { libc::getegid() }
 }
 
-/// The process's umask, read from `/proc/self/status` (setting it to read
-/// it would race with other threads creating files); 022 if unknown.
-pub(crate) fn umask() -> u32 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| l.strip_prefix("Umask:")).and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
-        })
-        .unwrap_or(0o022)
-}
-
 /// Free bytes for an unprivileged user on the file system of `path`.
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // used by the Linux backends and the inspector
 pub(crate) fn free_bytes(path: &str) -> Option<u64> {

@@ -38,7 +38,6 @@ impl Semaphore {
             ));
         }
         let path = semfile::path_of(key.native_key());
-        let mode = 0o600 & !unix::umask();
         let attempts = if create { 3 } else { 2 };
         for _ in 0..attempts {
             if !create {
@@ -48,7 +47,7 @@ impl Semaphore {
                     Err(e) => return Err(sem_error(OP, "open", &path, e)),
                 }
             }
-            match SemFile::create(&path, initial, mode, None, false) {
+            match SemFile::create(&path, initial, None, None, false) {
                 Ok(Some(sem)) => return Ok(Semaphore { path, sem, created: true }),
                 Ok(None) if create => {
                     // Create mode replaces an existing semaphore, as Qt's does.

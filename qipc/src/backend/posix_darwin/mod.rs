@@ -181,13 +181,14 @@ fn names(op: Operation, key: &NativeKey) -> Result<(String, String)> {
     Ok((key.native_key().to_string(), lock.native_key().to_string()))
 }
 
+/// The lock's mode for `sem_open`, which reduces it by the umask (as for
+/// Qt's; Darwin has no way to set a semaphore's mode afterwards).
 fn lock_mode(params: &CreateParams) -> u32 {
-    let mode = if params.exact_mode { params.mode } else { params.mode & !unix::umask() };
-    super::readers_may_write(mode)
+    super::readers_may_write(params.mode)
 }
 
 fn default_lock_mode() -> u32 {
-    0o600 & !unix::umask()
+    0o600
 }
 
 /// The size the kernel gives the object (whole pages on Darwin).

@@ -15,7 +15,7 @@ use crate::{
     sys::{
         darwin_sem::{self, NamedSem, SEM_VALUE_MAX},
         errno::{self, ENOENT},
-        unix, Deadline,
+        Deadline,
     },
 };
 
@@ -42,7 +42,8 @@ impl Semaphore {
             ));
         }
         let name = key.native_key().to_string();
-        let mode = 0o600 & !unix::umask();
+        // sem_open applies the umask to it, as to Qt's.
+        let mode = 0o600;
         for _ in 0..3 {
             if !create {
                 match NamedSem::open(&name) {

@@ -8,7 +8,7 @@
 //! naming scheme (`qipc_sharedmemory_<letters><sha1>`,
 //! `qipc_systemsem_<letters><sha1>`) or carries the marker.
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 
 use crate::{
     backend::LockMode,
@@ -40,7 +40,8 @@ fn file_error(op: Operation, path: &str, e: std::io::Error) -> Error {
 }
 
 /// The key file's `stat`, creating the file first if it is missing (as
-/// Qt: `O_CREAT | O_EXCL`, 0640). Returns whether this call created it.
+/// Qt: `O_CREAT | O_EXCL`, 0640). If this call created it, the file comes
+/// back open too.
 ///
 /// `perm` gives the permissions of the lock the file is for, if they are
 /// not Qt's default: the file then gets their group, and is readable by
@@ -51,11 +52,11 @@ pub(crate) fn ensure(
     path: &str,
     marker: bool,
     perm: impl FnOnce() -> Option<LockMode>,
-) -> Result<(FileStat, bool)> {
+) -> Result<(FileStat, Option<OwnedFd>)> {
     let mut perm = Some(perm);
     loop {
         match unix::stat(path) {
-            Ok(st) => return Ok((st, false)),
+            Ok(st) => return Ok((st, None)),
             Err(e) if e.raw_os_error() == Some(errno::ENOENT) => {}
             Err(e) => return Err(file_error(op, path, e)),
         }
@@ -89,15 +90,15 @@ pub(crate) fn ensure(
             let _ = unix::write_all(fd.as_fd(), MARKER);
         }
         let st = unix::fstat(fd.as_fd()).map_err(|e| Error::os(op, "fstat", e))?;
-        return Ok((st, true));
+        return Ok((st, Some(fd)));
     }
 }
 
 /// Gives a new key file the group of its lock and read access for all of
 /// the lock's users (owner-writable as Qt's).
 fn give_perm(fd: std::os::fd::BorrowedFd<'_>, lock: &LockMode) -> std::io::Result<()> {
-    if lock.exact {
-        let others = if lock.mode & 0o006 != 0 { 0o004 } else { 0 };
+    if let Some(mode) = lock.mode {
+        let others = if mode & 0o006 != 0 { 0o004 } else { 0 };
         unix::fchmod(fd, 0o640 | others)?;
     }
     match lock.group.map(|gid| unix::fchgrp(fd, gid)) {
@@ -158,8 +159,9 @@ mod tests {
         let mine = format!("{}/qipc-unit-keyfile-mine-{}", dir.display(), std::process::id());
         let users = format!("{}/qipc-unit-keyfile-users-{}", dir.display(), std::process::id());
         let (st, created) = ensure(Operation::Create, &mine, true, || None).unwrap();
+        let created = created.is_some();
         assert!(created);
-        assert!(!ensure(Operation::Create, &mine, true, || None).unwrap().1);
+        assert!(ensure(Operation::Create, &mine, true, || None).unwrap().1.is_none());
         std::fs::write(&users, b"").unwrap();
         let users_st = unix::stat(&users).unwrap();
         assert!(!remove_if_same(&users, users_st.id), "a file qipc did not make");

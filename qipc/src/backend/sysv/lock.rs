@@ -4,7 +4,7 @@
 //! by name and validated (see the lifetime model in [`crate::backend`]).
 
 use std::{
-    os::fd::AsFd,
+    os::fd::{AsFd, OwnedFd},
     sync::{
         atomic::{AtomicI32, Ordering},
         Mutex,
@@ -67,8 +67,9 @@ pub(crate) struct Lock {
     ftok_id: u8,
     /// The current semaphore; changes if it is removed and re-derived.
     id: AtomicI32,
-    /// The key file and key the current semaphore was derived from.
-    origin: Mutex<(FileId, Key)>,
+    /// The key file and key the current semaphore was derived from, and
+    /// whether this process made it (then it is known to be qipc's).
+    origin: Mutex<(FileId, Key, bool)>,
     perm: LockPerm,
 }
 
@@ -92,25 +93,28 @@ impl Lock {
         deadline: Deadline,
     ) -> Result<Option<Lock>> {
         for _ in 0..MAX_STALE {
-            let st = if create {
-                keyfile::ensure(op, path, perm.marker, || perm.resolve(ftok_id).for_key_file())?.0
+            let (st, made_file) = if create {
+                keyfile::ensure(op, path, perm.marker, || perm.resolve(ftok_id).for_key_file())?
             } else {
-                keyfile::stat(op, path)?
+                (keyfile::stat(op, path)?, None)
             };
             let key = Key::of_file(&st, ftok_id);
-            let id = match os::sem_open(key) {
-                Ok(id) => id,
-                Err(e) if errno::is(&e, ENOENT) && create => match create_semaphore(
-                    op,
-                    path,
-                    key,
-                    perm.resolve(ftok_id),
-                )? {
-                    Some(id) => id,
-                    // The key file went meanwhile (its lock was retired):
-                    // start again by name.
-                    None => continue,
-                },
+            // A key file just made has no semaphore yet (as a rule): go
+            // straight to making it, under the flock of the file we hold.
+            let found = match made_file {
+                Some(_) => Err(std::io::Error::from_raw_os_error(ENOENT)),
+                None => os::sem_open(key),
+            };
+            let (id, made_here) = match found {
+                Ok(id) => (id, false),
+                Err(e) if errno::is(&e, ENOENT) && create => {
+                    match create_semaphore(op, path, key, perm.resolve(ftok_id), made_file)? {
+                        Some(made) => made,
+                        // The key file went meanwhile (its lock was retired):
+                        // start again by name.
+                        None => continue,
+                    }
+                }
                 Err(e) => return Err(sem_error(op, "semget", path, e)),
             };
             match wait(op, path, id, deadline)? {
@@ -124,7 +128,7 @@ impl Lock {
                     path: path.to_string(),
                     ftok_id,
                     id: AtomicI32::new(id.0),
-                    origin: Mutex::new((st.id, key)),
+                    origin: Mutex::new((st.id, key, made_here)),
                     perm,
                 }));
             }
@@ -199,8 +203,10 @@ impl Lock {
     /// process made it (its creator removes it, as in Qt).
     pub(crate) fn retire(self) -> Result<bool> {
         let id = self.current();
-        let waiting = os::sem_getncnt(id).unwrap_or(1) + os::sem_getzcnt(id).unwrap_or(0);
-        if waiting > 0 || !made_by_qipc(id) {
+        // Waiters decrement (Qt and qipc never wait for zero).
+        let waiting = os::sem_getncnt(id).unwrap_or(1);
+        let made_here = self.origin.lock().is_ok_and(|o| o.2);
+        if waiting > 0 || !(made_here || made_by_qipc(id)) {
             self.unlock()?;
             return Ok(false);
         }
@@ -252,10 +258,25 @@ impl Lock {
 /// `flock` of its key file meanwhile, so that a locker that finds a
 /// semaphore still at 0 with no operation ever made on it can tell a
 /// creator at work (the flock is taken) from one that was killed.
-/// `Ok(None)` if the key file is gone (a retire removed it since it was
-/// found): the caller starts again by name.
-fn create_semaphore(op: Operation, path: &str, key: Key, how: LockMode) -> Result<Option<SemId>> {
-    let file = match unix::open(path, OpenHow::READ) {
+/// Returns the semaphore and whether this call made it (else another
+/// process made it first), or `Ok(None)` if the key file is gone (a retire
+/// removed it since it was found): the caller starts again by name.
+/// `made_file` is the key file if this process has just made it.
+fn create_semaphore(
+    op: Operation,
+    path: &str,
+    key: Key,
+    how: LockMode,
+    made_file: Option<OwnedFd>,
+) -> Result<Option<(SemId, bool)>> {
+    // The key file this process just made, or the one the name gives now
+    // (which must still be the file the key came from).
+    let ours = made_file.is_some();
+    let opened = match made_file {
+        Some(file) => Ok(file),
+        None => unix::open(path, OpenHow::READ),
+    };
+    let file = match opened {
         Ok(file) => Some(file),
         Err(e) if errno::is(&e, ENOENT) => return Ok(None),
         // A key file we may not read (Qt makes them 0640): make the
@@ -268,11 +289,12 @@ fn create_semaphore(op: Operation, path: &str, key: Key, how: LockMode) -> Resul
     if let Some(file) = &file {
         unix::flock_exclusive(file.as_fd(), true).map_err(|e| Error::os(op, "flock", e))?;
         // Still the file the key came from? If it was replaced, start again.
-        if !unix::fstat(file.as_fd()).is_ok_and(|st| Key::of_file(&st, key_project(key)) == key) {
+        if !ours && !unix::fstat(file.as_fd()).is_ok_and(|st| Key::of_file(&st, key_project(key)) == key) {
             return Ok(None);
         }
     }
-    match os::sem_create(key, QIPC_NSEMS, how.mode) {
+    // Qt's semget passes 0600; the umask does not apply to System V sets.
+    match os::sem_create(key, QIPC_NSEMS, how.mode.unwrap_or(0o600)) {
         Ok(id) => {
             if let Some(gid) = how.group {
                 match os::sem_set_group(id, gid) {
@@ -291,10 +313,10 @@ fn create_semaphore(op: Operation, path: &str, key: Key, how: LockMode) -> Resul
                 let _ = os::sem_remove(id);
                 return Err(sem_error(op, "semctl", path, e));
             }
-            Ok(Some(id))
+            Ok(Some((id, true)))
         }
         Err(e) if errno::is(&e, errno::EEXIST) => match os::sem_open(key) {
-            Ok(id) => Ok(Some(id)),
+            Ok(id) => Ok(Some((id, false))),
             Err(e) if errno::is(&e, ENOENT) => Ok(None),
             Err(e) => Err(sem_error(op, "semget", path, e)),
         },

@@ -80,12 +80,10 @@ impl Paths {
     }
 }
 
+/// The segment's permission bits: Qt's `shmget` passes 0600, which the
+/// umask does not reduce (it applies to files, not to System V objects).
 fn perm_bits(params: &CreateParams) -> u32 {
-    if params.exact_mode {
-        params.mode & 0o777
-    } else {
-        params.mode & 0o777 & !unix::umask()
-    }
+    params.mode & 0o777
 }
 
 /// The lock's permissions for a segment created with `params`: whoever may
@@ -138,8 +136,9 @@ struct Parts {
 }
 
 fn create_segment(op: Operation, paths: &Paths, ftok_id: u8, params: &CreateParams) -> Result<(Parts, Created)> {
-    let (st, created_file) =
+    let (st, made_file) =
         keyfile::ensure(op, &paths.segment, paths.native, || lock_perm(paths, params).access.resolve(|_| None).for_key_file())?;
+    let created_file = made_file.is_some();
     let key = Key::of_file(&st, ftok_id);
     let undo_file = |err: Error| {
         // A key file this call made goes again, unless the segment behind it

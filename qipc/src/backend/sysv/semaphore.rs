@@ -12,7 +12,7 @@ use crate::{
     sys::{
         errno::{self, EEXIST, EIDRM, EINVAL},
         sysv::{self as os, Key, SemId},
-        unix::{self, FileId},
+        unix::FileId,
         Deadline,
     },
 };
@@ -62,7 +62,8 @@ impl Semaphore {
     /// Qt's `handle()`: key file, key, the semaphore (created with the
     /// initial value if missing, or taken over with it in Create mode).
     fn handle(&self, op: Operation, create: bool) -> Result<SemId> {
-        let (st, created_file) = keyfile::ensure(op, &self.path, self.marker, || None)?;
+        let (st, made_file) = keyfile::ensure(op, &self.path, self.marker, || None)?;
+        let created_file = made_file.is_some();
         if created_file {
             self.created_file.store(true, Ordering::Relaxed);
         }
@@ -70,7 +71,7 @@ impl Semaphore {
             *f = Some(st.id);
         }
         let key = Key::of_file(&st, self.ftok_id);
-        let (id, created) = match os::sem_create(key, 1, 0o600 & !unix::umask()) {
+        let (id, created) = match os::sem_create(key, 1, 0o600) {
             Ok(id) => (id, true),
             Err(e) if errno::is(&e, EEXIST) => {
                 (os::sem_open(key).map_err(|e| sem_error(op, "semget", &self.path, e))?, false)
