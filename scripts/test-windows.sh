@@ -31,15 +31,24 @@ installed=$(rustup target list --installed)
 for t in "${APPLE[@]}"; do
   grep -qx "$t" <<<"$installed" || rustup target add "$t"
 done
+# Lints use the same fixed toolchain as scripts/test.sh.
+lint_toolchain=${QIPC_LINT_TOOLCHAIN:-1.95.0}
+rustup toolchain list | grep -q "^$lint_toolchain-" ||
+  rustup toolchain install "$lint_toolchain" --profile minimal >/dev/null
+rustup component add --toolchain "$lint_toolchain" rustfmt clippy >/dev/null
+lint_installed=$(rustup target list --installed --toolchain "$lint_toolchain")
+for t in "$WIN" "${APPLE[@]}"; do
+  grep -qx "$t" <<<"$lint_installed" || rustup target add --toolchain "$lint_toolchain" "$t"
+done
 took "setup"
 
 cd "$root"
 step "lints: rustfmt; clippy -D warnings for Windows and both Apple targets"
-cargo fmt -p qipc -- --check
+cargo "+$lint_toolchain" fmt -p qipc -- --check
 for t in "$WIN" "${APPLE[@]}"; do
   echo "clippy --target $t"
-  cargo clippy -q --target "$t" -p qipc --all-targets -- -D warnings
-  cargo clippy -q --target "$t" -p qipc --all-targets --features qimage -- -D warnings
+  cargo "+$lint_toolchain" clippy -q --target "$t" -p qipc --all-targets -- -D warnings
+  cargo "+$lint_toolchain" clippy -q --target "$t" -p qipc --all-targets --features qimage,qt-interop -- -D warnings
 done
 took "lints"
 

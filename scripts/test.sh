@@ -26,7 +26,12 @@ step() { printf '\n== %s\n' "$*"; t_step=$(date +%s); }
 took() { echo "-- $1: $(( $(date +%s) - t_step )) s"; }
 
 step "Rust components"
-rustup component add rustfmt clippy >/dev/null 2>&1 || true
+# Lints and formatting use a fixed toolchain, so that a newer stable's new lints
+# show up as a deliberate upgrade here and not as a red CI run.
+lint_toolchain=${QIPC_LINT_TOOLCHAIN:-1.95.0}
+rustup toolchain list | grep -q "^$lint_toolchain-" ||
+  rustup toolchain install "$lint_toolchain" --profile minimal >/dev/null
+rustup component add --toolchain "$lint_toolchain" rustfmt clippy >/dev/null
 took "components"
 
 step "Qt peers"
@@ -34,8 +39,8 @@ scripts/setup-qt.sh
 took "Qt peers"
 
 step "format, lints, documentation"
-cargo fmt --all -- --check
-cargo clippy --workspace --all-targets --all-features -- -D warnings
+cargo "+$lint_toolchain" fmt --all -- --check
+cargo "+$lint_toolchain" clippy --workspace --all-targets --all-features -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc -q --workspace --no-deps --all-features
 took "lints"
 

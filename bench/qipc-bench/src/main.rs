@@ -691,7 +691,7 @@ fn run(args: &[String]) -> R<()> {
         "pingpong" => {
             let n = arg(rest, 0, "N")?;
             let chunk = if rest.len() > 1 { arg(rest, 1, "CHUNK")? } else { CHUNK_DEFAULT };
-            let undo = rest.get(2).map_or(true, |s| s != "noundo");
+            let undo = rest.get(2).is_none_or(|s| s != "noundo");
             cmd_pingpong(kt, n, chunk, undo)
         }
         "_holder" => role_holder(kt, rest),

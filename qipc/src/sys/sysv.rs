@@ -173,6 +173,7 @@ pub(crate) fn sem_getncnt(id: SemId) -> io::Result<i32> {
 }
 
 /// `semctl(id, 0, GETZCNT)`: processes waiting for zero.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))] // used by the inspector, which is Linux-only
 pub(crate) fn sem_getzcnt(id: SemId) -> io::Result<i32> {
     // SAFETY: GETZCNT takes no fourth argument.
     cvt(unsafe { libc::semctl(id.0, 0, libc::GETZCNT) })
