@@ -41,7 +41,7 @@ took "Qt peers"
 step "format, lints, documentation"
 cargo "+$lint_toolchain" fmt --all -- --check
 cargo "+$lint_toolchain" clippy --workspace --all-targets --all-features -- -D warnings
-RUSTDOCFLAGS="-D warnings" cargo doc -q --workspace --no-deps --all-features
+RUSTDOCFLAGS="-D warnings" cargo "+$lint_toolchain" doc -q --workspace --no-deps --all-features
 took "lints"
 
 # System V objects that exist before the tests, so that the check at the end

@@ -163,7 +163,7 @@ pub fn getppid() -> u32 {
     u32::try_from(p).unwrap_or(0)
 }
 
-/// The result of [`fork`].
+/// The result of [`fork_single_threaded`].
 #[derive(Debug)]
 pub enum Forked {
     /// In the child.
