@@ -57,8 +57,13 @@ cargo test -q -p qipc --lib -- key:: windows_names
 took "Linux unit tests"
 
 step "Windows build (tests and examples)"
-cargo build -q --target "$WIN" -p qipc --features qimage --examples
-cargo test -q --target "$WIN" -p qipc --features qimage,qt-interop --lib --test conformance --test windows_interop --no-run
+# MinGW's dlltool (run by rustc for windows-sys' import libraries) leaves
+# empty ccXXXXXX files in the temp dir: give it one of its own, removed at the end.
+build_tmp=$(mktemp -d "${TMPDIR:-/tmp}/qipc-windows-build.XXXXXX")
+trap 'rm -rf "$build_tmp"' EXIT
+TMPDIR=$build_tmp cargo build -q --target "$WIN" -p qipc --features qimage --examples
+TMPDIR=$build_tmp cargo test -q --target "$WIN" -p qipc --features qimage --lib --test conformance --no-run
+TMPDIR=$build_tmp cargo test -q --target "$WIN" -p qipc --features qimage,qt-interop --test windows_interop --no-run
 took "Windows build"
 
 step "under Wine: qipc's unit tests and the conformance suite (processes included)"

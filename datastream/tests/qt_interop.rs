@@ -308,10 +308,9 @@ fn run(qt: u8) {
             }
         }
     }
-    let path = std::env::temp_dir().join(format!("qipc_datastream_qt{qt}_{}.txt", std::process::id()));
-    std::fs::write(&path, &batch).unwrap();
-    let peer = support::run_peer(&["--qt", &qt.to_string(), "batch", path.to_str().unwrap()], Duration::from_secs(120));
-    let _ = std::fs::remove_file(&path);
+    let file = support::BatchFile::new(&format!("qipc_datastream_qt{qt}"), &batch);
+    let peer = support::run_peer(&["--qt", &qt.to_string(), "batch", file.path()], Duration::from_secs(120));
+    drop(file);
     let out = &peer.stdout;
 
     let by_name: HashMap<&str, &Case> = cases.iter().map(|c| (c.name, c)).collect();
@@ -425,11 +424,9 @@ fn edge_streams_agree_with_qt() {
                 expected.push((format!("decode {v} be {name}"), ours));
             }
         }
-        let path = std::env::temp_dir().join(format!("qipc_datastream_edge_qt{qt}_{}.txt", std::process::id()));
-        std::fs::write(&path, &batch).unwrap();
-        let peer =
-            support::run_peer(&["--qt", &qt.to_string(), "batch", path.to_str().unwrap()], Duration::from_secs(60));
-        let _ = std::fs::remove_file(&path);
+        let file = support::BatchFile::new(&format!("qipc_datastream_edge_qt{qt}"), &batch);
+        let peer = support::run_peer(&["--qt", &qt.to_string(), "batch", file.path()], Duration::from_secs(60));
+        drop(file);
         let out = &peer.stdout;
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), expected.len(), "Qt {qt} peer output:\n{out}\n{}", peer.stderr);

@@ -86,3 +86,27 @@ fn read_all(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> 
         s
     })
 }
+
+/// A file of peer commands in the temp dir, removed when dropped (also when
+/// the test fails).
+pub struct BatchFile(PathBuf);
+
+impl BatchFile {
+    /// Writes `contents` to `<temp dir>/<name>_<pid>.txt`.
+    pub fn new(name: &str, contents: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("{name}_{}.txt", std::process::id()));
+        std::fs::write(&path, contents).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+        BatchFile(path)
+    }
+
+    /// The file's path, for the peer's command line.
+    pub fn path(&self) -> &str {
+        self.0.to_str().expect("the temp dir is UTF-8")
+    }
+}
+
+impl Drop for BatchFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
