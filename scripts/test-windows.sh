@@ -60,7 +60,10 @@ step "Windows build (tests and examples)"
 # MinGW's dlltool (run by rustc for windows-sys' import libraries) leaves
 # empty ccXXXXXX files in the temp dir: give it one of its own, removed at the end.
 build_tmp=$(mktemp -d "${TMPDIR:-/tmp}/qipc-windows-build.XXXXXX")
-trap 'rm -rf "$build_tmp"' EXIT
+# At the end, also stop the wineserver and remove the socket directory Wine leaves in the temp dir.
+# shellcheck source=scripts/wine-common.sh
+source "$root/scripts/wine-common.sh"
+trap 'rm -rf "$build_tmp"; qipc_wineserver_down' EXIT
 TMPDIR=$build_tmp cargo build -q --target "$WIN" -p qipc --features qimage --examples
 TMPDIR=$build_tmp cargo test -q --target "$WIN" -p qipc --features qimage --lib --test conformance --no-run
 TMPDIR=$build_tmp cargo test -q --target "$WIN" -p qipc --features qimage,qt-interop --test windows_interop --no-run

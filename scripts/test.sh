@@ -101,7 +101,7 @@ scripts/bench.sh --quick
 took "benchmarks"
 
 step "nothing left behind"
-left=$( { ls -d "${TMPDIR:-/tmp}"/qipc_*test* "${TMPDIR:-/tmp}"/qipc_datastream_* "${TMPDIR:-/tmp}"/qipc-windows-build.* /dev/shm/*qipc_test* /dev/shm/sem.*qipc_test* /dev/shm/.qipc-tmp.* 2>/dev/null || true; } )
+left=$( { ls -d "${TMPDIR:-/tmp}"/qipc_*test* "${TMPDIR:-/tmp}"/qipc_datastream_* "${TMPDIR:-/tmp}"/qipc-windows-build.* "${TMPDIR:-/tmp}"/wine-* /dev/shm/*qipc_test* /dev/shm/sem.*qipc_test* /dev/shm/.qipc-tmp.* 2>/dev/null || true; } )
 # A System V segment that appeared during the run and whose creator is dead
 # is a leak (segments of live processes belong to someone else).
 while read -r id cpid; do

@@ -59,3 +59,17 @@ qipc_wineserver_up() {
     "$QIPC_WINE64" wineboot </dev/null >/dev/null 2>&1
   fi
 }
+
+# Stops the prefix's wineserver and removes the directory it made for its socket
+# ($TMPDIR/wine-XXXXXX/server-<dev>-<inode of the prefix>, which Wine leaves behind).
+qipc_wineserver_down() {
+  local server dev ino d
+  server=$(qipc_wineserver_bin 2>/dev/null) || return 0
+  [ -d "$WINEPREFIX" ] || return 0
+  "$server" -k </dev/null >/dev/null 2>&1 || true
+  "$server" -w </dev/null >/dev/null 2>&1 || true
+  read -r dev ino < <(stat -c '%d %i' "$WINEPREFIX")
+  for d in "${TMPDIR:-/tmp}"/wine-*/"$(printf 'server-%x-%x' "$dev" "$ino")"; do
+    if [ -d "$d" ]; then rm -rf "$(dirname "$d")"; fi
+  done
+}
