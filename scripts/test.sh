@@ -48,6 +48,9 @@ took "lints"
 # only looks at what appeared during the run.
 shm_ids() { awk 'NR > 1 { print $2, $5 }' /proc/sysvipc/shm 2>/dev/null | sort; }
 shm_before=$(shm_ids)
+# Likewise the socket directories of wineservers (scripts/test-windows.sh removes its own).
+wine_dirs() { ls -d "${TMPDIR:-/tmp}"/wine-* 2>/dev/null | sort || true; }
+wine_before=$(wine_dirs)
 
 step "tests (Linux; real Qt 5 and Qt 6)"
 set +e
@@ -101,7 +104,7 @@ scripts/bench.sh --quick
 took "benchmarks"
 
 step "nothing left behind"
-left=$( { ls -d "${TMPDIR:-/tmp}"/qipc_*test* "${TMPDIR:-/tmp}"/qipc_datastream_* "${TMPDIR:-/tmp}"/qipc-windows-build.* "${TMPDIR:-/tmp}"/wine-* /dev/shm/*qipc_test* /dev/shm/sem.*qipc_test* /dev/shm/.qipc-tmp.* 2>/dev/null || true; } )
+left=$( { ls -d "${TMPDIR:-/tmp}"/qipc_*test* "${TMPDIR:-/tmp}"/qipc_datastream_* "${TMPDIR:-/tmp}"/qipc-windows-build.* /dev/shm/*qipc_test* /dev/shm/sem.*qipc_test* /dev/shm/.qipc-tmp.* 2>/dev/null || true; } )
 # A System V segment that appeared during the run and whose creator is dead
 # is a leak (segments of live processes belong to someone else).
 while read -r id cpid; do
@@ -110,6 +113,7 @@ while read -r id cpid; do
     left+=$'\n'"System V segment id $id (creator pid $cpid is gone)"
   fi
 done <<<"$(shm_ids)"
+left+=$'\n'$(comm -13 <(echo "$wine_before") <(wine_dirs))
 if [ -n "${left//[[:space:]]/}" ]; then
   echo "tests left objects behind:"; echo "$left"; exit 1
 fi
