@@ -3,7 +3,7 @@
 
 use qipc::{datastream::DataStreamReader, AccessMode, SharedMemory};
 
-#[cfg(not(all(unix, target_os = "linux")))]
+#[cfg(not(target_os = "linux"))]
 use crate::cli::DemoArgs;
 use crate::{
     cli::DemoReaderArgs,
@@ -27,15 +27,15 @@ pub fn reader(a: &DemoReaderArgs) -> CmdResult {
     Ok(0)
 }
 
-#[cfg(not(all(unix, target_os = "linux")))]
+#[cfg(not(target_os = "linux"))]
 pub fn run(_a: &DemoArgs) -> CmdResult {
     Err(CliError::new("Unsupported", "`qipc demo` runs on Linux (it shows each step with `qipc ls`'s inspector)"))
 }
 
-#[cfg(all(unix, target_os = "linux"))]
+#[cfg(target_os = "linux")]
 pub use linux::run;
 
-#[cfg(all(unix, target_os = "linux"))]
+#[cfg(target_os = "linux")]
 mod linux {
     use std::{
         io::{BufRead, BufReader, Lines},

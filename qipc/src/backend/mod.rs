@@ -244,7 +244,6 @@ pub(crate) fn readers_may_write(mode: u32) -> u32 {
 
 /// Where a lock semaphore that has to be made gets its permissions.
 #[cfg(unix)]
-#[cfg_attr(target_vendor = "apple", allow(dead_code))] // the Darwin backend keeps its own
 #[derive(Debug, Clone)]
 pub(crate) enum LockAccess {
     /// Made by a create: exactly `mode` if given (else Qt's default), and
@@ -260,7 +259,6 @@ pub(crate) enum LockAccess {
 
 /// The permission bits and group for a lock that has to be made.
 #[cfg(unix)]
-#[cfg_attr(target_vendor = "apple", allow(dead_code))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct LockMode {
     /// Exact permission bits (given, or the segment's), or `None` for Qt's
@@ -277,7 +275,6 @@ pub(crate) struct LockMode {
 }
 
 #[cfg(unix)]
-#[cfg_attr(target_vendor = "apple", allow(dead_code))]
 impl LockAccess {
     /// Resolves the permissions, looking the segment up with `segment_perm`
     /// (its mode bits and group) where they follow it. Read only when a
@@ -300,7 +297,6 @@ impl LockAccess {
 }
 
 #[cfg(unix)]
-#[cfg_attr(target_vendor = "apple", allow(dead_code))]
 impl LockMode {
     /// What a key file made for this lock needs besides Qt's defaults, if
     /// anything.
@@ -311,7 +307,6 @@ impl LockMode {
 
 /// The error for a group that could not be given to `what`.
 #[cfg(unix)]
-#[cfg_attr(target_vendor = "apple", allow(dead_code))]
 pub(crate) fn group_error(op: Operation, call: &'static str, what: &str, gid: u32, e: std::io::Error) -> Error {
     let why = if crate::sys::errno::is(&e, crate::sys::errno::EPERM) {
         ": this process is not a member of that group (nor privileged)"

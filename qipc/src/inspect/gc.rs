@@ -278,11 +278,10 @@ fn collect_temporary(path: &str, created: i64) -> bool {
     let Ok(fd) = unix::open(path, unix::OpenHow { no_follow: true, ..unix::OpenHow::READ }) else {
         return false;
     };
-    let same = unix::fstat(fd.as_fd()).is_ok_and(|st| st.mtime == created);
+    let Ok(st) = unix::fstat(fd.as_fd()) else { return false };
     let unused = !unix::others_have_open(fd.as_fd()).unwrap_or(true);
-    let id = unix::fstat(fd.as_fd()).map(|st| st.id).ok();
     drop(fd);
-    same && unused && unix::lstat(path).ok().map(|st| st.id) == id && unix::unlink(path).is_ok()
+    st.mtime == created && unused && unix::lstat(path).is_ok_and(|now| now.id == st.id) && unix::unlink(path).is_ok()
 }
 
 /// Removes the objects of one key. Refuses ([`ErrorKind::InUse`]) while a

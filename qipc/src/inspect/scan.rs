@@ -143,7 +143,8 @@ impl Builder {
         for rest in suffixes.keys() {
             let seg_path = format!("{temp_dir}/{SHM_PREFIX}{rest}");
             let lock_path = format!("{temp_dir}/{SEM_PREFIX}{rest}");
-            let legacy = self.recover(rest, Purpose::SharedMemory).or_else(|| self.recover(rest, Purpose::Semaphore));
+            // (The letters and the SHA-1 are the same for both purposes.)
+            let legacy = self.recover(rest, Purpose::SharedMemory);
             let key = legacy.as_deref().map(|l| NativeKey::legacy_shared_memory(l, KeyType::SYSTEM_V));
             let lock_key = legacy.as_deref().map(|l| NativeKey::legacy_semaphore(l, KeyType::SYSTEM_V));
             let mut group = Group {

@@ -603,8 +603,6 @@ impl fmt::Display for KeyParseError {
 
 impl std::error::Error for KeyParseError {}
 
-/// Percent-encodes the bytes in `set` and every control character, as QUrl
-/// does for the components of a key's text form.
 /// `…/qipc_sharedmemory_<rest>` → `…/qipc_systemsem_<rest>` (the file name
 /// only), or `None` if the name does not start with the segment prefix.
 fn swap_prefix(native: &str) -> Option<String> {

@@ -178,6 +178,15 @@ def describe(shm):
     return {"error": num(shm.error()), "error_string": shm.errorString()}
 
 
+def attached(qt, a, *mode):
+    """The segment of the key in `a`, attached (with `mode` if given); exits with an error line if not."""
+    shm = qt.shm(a.key, a.native)
+    if not shm.attach(*mode):
+        out(event="error", where="attach", **describe(shm))
+        sys.exit(1)
+    return shm
+
+
 def key_args(p):
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--key")
@@ -291,10 +300,7 @@ def role_write(qt, a):
 
 
 def role_read(qt, a):
-    shm = qt.shm(a.key, a.native)
-    if not shm.attach():
-        out(event="error", where="attach", **describe(shm))
-        sys.exit(1)
+    shm = attached(qt, a)
     locked = shm.lock()
     data = qt.read(shm)
     if locked:
@@ -325,10 +331,7 @@ def role_image_write(qt, a):
 
 
 def role_image_read(qt, a):
-    shm = qt.shm(a.key, a.native)
-    if not shm.attach(qt.ReadOnly):
-        out(event="error", where="attach", **describe(shm))
-        sys.exit(1)
+    shm = attached(qt, a, qt.ReadOnly)
     locked = shm.lock()
     data = qt.read(shm)
     image, status = qt.decode_image(data)
@@ -355,10 +358,7 @@ def role_lock_hold(qt, a):
 
 
 def role_lock_wait(qt, a):
-    shm = qt.shm(a.key, a.native)
-    if not shm.attach():
-        out(event="error", where="attach", **describe(shm))
-        sys.exit(1)
+    shm = attached(qt, a)
     out(event="ready")
     wait_go()
     t = time.perf_counter()
@@ -371,10 +371,7 @@ def role_lock_wait(qt, a):
 
 
 def role_increment(qt, a):
-    shm = qt.shm(a.key, a.native)
-    if not shm.attach():
-        out(event="error", where="attach", **describe(shm))
-        sys.exit(1)
+    shm = attached(qt, a)
     out(event="ready")
     wait_go()
     t = time.perf_counter()

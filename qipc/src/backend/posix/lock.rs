@@ -2,7 +2,7 @@
 //! name and validated (see the lifetime model in [`crate::backend`]).
 
 use crate::{
-    backend::{group_error, lock_timeout, LockAccess, LockInfo, LockMode},
+    backend::{group_error, LockAccess, LockInfo, LockMode},
     error::{Error, ErrorKind, Operation, Result},
     sys::{
         errno::{self, EDEADLK, EINVAL, ENOENT, ENOTRECOVERABLE, EPERM},
@@ -171,7 +171,3 @@ pub(crate) fn sem_error(op: Operation, call: &'static str, path: &str, e: std::i
     err.detail(detail).with_kind(kind)
 }
 
-/// The error for a lock that could not be taken in time.
-pub(crate) fn timed_out(op: Operation) -> Error {
-    lock_timeout(op)
-}

@@ -13,8 +13,8 @@ pub(crate) mod semaphore;
 
 use std::os::fd::AsFd;
 
-use self::lock::{timed_out, Lock};
-use super::{huge, CreateParams, Created, Detached, HugeOutcome, LockAccess, LockInfo, Opened};
+use self::lock::Lock;
+use super::{huge, lock_timeout, CreateParams, Created, Detached, HugeOutcome, LockAccess, LockInfo, Opened};
 use crate::{
     error::{Error, ErrorKind, Operation, Result},
     key::NativeKey,
@@ -238,7 +238,7 @@ pub(crate) fn create(key: &NativeKey, params: &CreateParams, deadline: Deadline)
     const OP: Operation = Operation::Create;
     let names = names(OP, key)?;
     let (lock, _) =
-        Lock::acquire(OP, &names.lock_path, Some(&lock_access(params)), deadline)?.ok_or_else(|| timed_out(OP))?;
+        Lock::acquire(OP, &names.lock_path, Some(&lock_access(params)), deadline)?.ok_or_else(|| lock_timeout(OP))?;
     match create_object(OP, &names, params) {
         Ok((mapping, id, created)) => {
             lock.unlock()?;
@@ -265,7 +265,7 @@ pub(crate) fn attach(key: &NativeKey, writable: bool, deadline: Deadline) -> Res
     }
     let (lock, _) =
         Lock::acquire(OP, &names.lock_path, Some(&LockAccess::LikeSegment(names.path.clone())), deadline)?
-            .ok_or_else(|| timed_out(OP))?;
+            .ok_or_else(|| lock_timeout(OP))?;
     match open_object(OP, &names, writable) {
         Ok((mapping, id)) => {
             lock.unlock()?;
@@ -282,7 +282,7 @@ pub(crate) fn open_or_create(key: &NativeKey, params: &CreateParams, deadline: D
     const OP: Operation = Operation::Create;
     let names = names(OP, key)?;
     let (lock, _) =
-        Lock::acquire(OP, &names.lock_path, Some(&lock_access(params)), deadline)?.ok_or_else(|| timed_out(OP))?;
+        Lock::acquire(OP, &names.lock_path, Some(&lock_access(params)), deadline)?.ok_or_else(|| lock_timeout(OP))?;
     let attached = match open_object(Operation::Attach, &names, params.writable) {
         Ok(parts) => Some(parts),
         Err(e) if e.kind() == ErrorKind::NotFound => None,
@@ -324,11 +324,11 @@ pub(crate) fn detach(seg: Segment, deadline: Deadline) -> std::result::Result<De
             }
             match Lock::acquire(OP, seg.lock.path(), Some(&LockAccess::LikeSegment(seg.path.clone())), deadline) {
                 Ok(Some((lock, _))) => Some(lock),
-                Ok(None) => return Err((seg, timed_out(OP))),
+                Ok(None) => return Err((seg, lock_timeout(OP))),
                 Err(e) => return Err((seg, e)),
             }
         }
-        Ok(None) => return Err((seg, timed_out(OP))),
+        Ok(None) => return Err((seg, lock_timeout(OP))),
         Err(e) => return Err((seg, e)),
     };
     let Segment { name, path, id, mapping, lock: own } = seg;
@@ -347,9 +347,8 @@ pub(crate) fn detach(seg: Segment, deadline: Deadline) -> std::result::Result<De
         Err(_) => false,
     };
     let gone = removed || !object_exists(&names);
-    let released = if gone { lock.retire().map(drop) } else { lock.release() };
-    // The mapping is gone whatever the lock's release reported.
-    let _ = released;
+    // The mapping is gone whatever the lock's release reports.
+    let _ = if gone { lock.retire().map(drop) } else { lock.release() };
     Ok(Detached { removed })
 }
 

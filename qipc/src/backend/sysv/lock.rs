@@ -14,7 +14,7 @@ use std::{
 
 use super::keyfile;
 use crate::{
-    backend::{lock_timeout, LockAccess, LockInfo, LockMode},
+    backend::{LockAccess, LockInfo, LockMode},
     error::{Error, ErrorKind, Operation, Result},
     sys::{
         errno::{self, EACCES, EIDRM, EINVAL, ENOENT, EPERM},
@@ -67,9 +67,9 @@ pub(crate) struct Lock {
     ftok_id: u8,
     /// The current semaphore; changes if it is removed and re-derived.
     id: AtomicI32,
-    /// The key file and key the current semaphore was derived from, and
-    /// whether this process made it (then it is known to be qipc's).
-    origin: Mutex<(FileId, Key, bool)>,
+    /// The key file the current semaphore was derived from, and whether
+    /// this process made it (then it is known to be qipc's).
+    origin: Mutex<(FileId, bool)>,
     perm: LockPerm,
 }
 
@@ -93,8 +93,12 @@ impl Lock {
         deadline: Deadline,
     ) -> Result<Option<Lock>> {
         for _ in 0..MAX_STALE {
+            // The permissions, looked up at most once (for a lock made like
+            // its segment, that takes a stat, shmget and shmctl).
+            let mode = std::cell::OnceCell::new();
+            let resolve = || *mode.get_or_init(|| perm.resolve(ftok_id));
             let (st, made_file) = if create {
-                keyfile::ensure(op, path, perm.marker, || perm.resolve(ftok_id).for_key_file())?
+                keyfile::ensure(op, path, perm.marker, || resolve().for_key_file())?
             } else {
                 (keyfile::stat(op, path)?, None)
             };
@@ -108,7 +112,7 @@ impl Lock {
             let (id, made_here) = match found {
                 Ok(id) => (id, false),
                 Err(e) if errno::is(&e, ENOENT) && create => {
-                    match create_semaphore(op, path, key, perm.resolve(ftok_id), made_file)? {
+                    match create_semaphore(op, path, key, resolve(), made_file)? {
                         Some(made) => made,
                         // The key file went meanwhile (its lock was retired):
                         // start again by name.
@@ -128,7 +132,7 @@ impl Lock {
                     path: path.to_string(),
                     ftok_id,
                     id: AtomicI32::new(id.0),
-                    origin: Mutex::new((st.id, key, made_here)),
+                    origin: Mutex::new((st.id, made_here)),
                     perm,
                 }));
             }
@@ -205,7 +209,7 @@ impl Lock {
         let id = self.current();
         // Waiters decrement (Qt and qipc never wait for zero).
         let waiting = os::sem_getncnt(id).unwrap_or(1);
-        let made_here = self.origin.lock().is_ok_and(|o| o.2);
+        let made_here = self.origin.lock().is_ok_and(|o| o.1);
         if waiting > 0 || !(made_here || made_by_qipc(id)) {
             self.unlock()?;
             return Ok(false);
@@ -396,7 +400,3 @@ pub(crate) fn sem_error(op: Operation, call: &'static str, path: &str, e: std::i
     err.detail(detail).with_kind(kind)
 }
 
-/// The error for a lock that could not be taken in time.
-pub(crate) fn timed_out(op: Operation) -> Error {
-    lock_timeout(op)
-}

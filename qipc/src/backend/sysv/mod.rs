@@ -15,9 +15,9 @@ mod keyfile;
 mod lock;
 pub(crate) mod semaphore;
 
-use lock::{timed_out, Lock, LockPerm};
+use lock::{Lock, LockPerm};
 
-use super::{huge, CreateParams, Created, Detached, HugeOutcome, LockAccess, LockInfo, Opened};
+use super::{huge, lock_timeout, CreateParams, Created, Detached, HugeOutcome, LockAccess, LockInfo, Opened};
 use crate::{
     error::{Error, ErrorKind, Operation, Result},
     key::NativeKey,
@@ -278,7 +278,7 @@ pub(crate) fn create(
     const OP: Operation = Operation::Create;
     let paths = Paths::of(key);
     let lock = Lock::acquire(OP, &paths.lock, ftok_id, lock_perm(&paths, params), true, deadline)?
-        .ok_or_else(|| timed_out(OP))?;
+        .ok_or_else(|| lock_timeout(OP))?;
     match create_segment(OP, &paths, ftok_id, params) {
         Ok((parts, created)) => {
             lock.unlock()?;
@@ -307,7 +307,7 @@ pub(crate) fn attach(key: &NativeKey, ftok_id: u8, writable: bool, deadline: Dea
         return Err(e);
     }
     let lock = Lock::acquire(OP, &paths.lock, ftok_id, like_segment(&paths), true, deadline)?
-        .ok_or_else(|| timed_out(OP))?;
+        .ok_or_else(|| lock_timeout(OP))?;
     match attach_segment(OP, &paths, ftok_id, writable) {
         Ok(parts) => {
             lock.unlock()?;
@@ -329,7 +329,7 @@ pub(crate) fn open_or_create(
     const OP: Operation = Operation::Create;
     let paths = Paths::of(key);
     let lock = Lock::acquire(OP, &paths.lock, ftok_id, lock_perm(&paths, params), true, deadline)?
-        .ok_or_else(|| timed_out(OP))?;
+        .ok_or_else(|| lock_timeout(OP))?;
     let result = match attach_segment(Operation::Attach, &paths, ftok_id, params.writable) {
         Ok(parts) => Ok((parts, Opened::Attached)),
         Err(e) if e.kind() == ErrorKind::NotFound => {
@@ -353,19 +353,15 @@ pub(crate) fn open_or_create(
 pub(crate) fn detach(seg: Segment, deadline: Deadline) -> std::result::Result<Detached, (Segment, Error)> {
     match seg.lock.lock(deadline) {
         Ok(Some(_)) => {}
-        Ok(None) => return Err((seg, timed_out(Operation::Detach))),
+        Ok(None) => return Err((seg, lock_timeout(Operation::Detach))),
         Err(e) => return Err((seg, e.during(Operation::Detach))),
     }
     let Segment { path, file, key, id, mapping, lock, shares_lock_file } = seg;
     drop(mapping); // shmdt
-                   // Qt's rule: whoever leaves nobody attached removes segment and key file.
+    // Qt's rule: whoever leaves nobody attached removes segment and key file.
     let (removed, gone) = match os::shm_stat(id) {
         Ok(st) if st.nattch == 0 && !st.removed && st.key == key => {
-            let removed = match os::shm_remove(id) {
-                Ok(()) => true,
-                Err(e) if errno::is(&e, EINVAL) || errno::is(&e, EIDRM) => false,
-                Err(_) => false,
-            };
+            let removed = os::shm_remove(id).is_ok();
             if !shares_lock_file {
                 keyfile::remove_if_same(&path, file);
             }

@@ -220,10 +220,9 @@ fn map(op: Operation, name: &WinName, file: &FileMapping, writable: bool) -> Res
     Ok(Mapping::from_windows_view(view, writable))
 }
 
-/// `CreateFileMappingW`, under the lock the caller holds: `Ok(Some)` for a
-/// new mapping, `Ok(None)` (the handle to the existing one closed again, so
-/// that a failed create does not keep it alive as Qt's does) if the name
-/// exists.
+/// `CreateFileMappingW`, under the lock the caller holds: a new mapping, or
+/// a handle to the existing one of that name (which `create` closes again
+/// at once, so that a failed create does not keep it alive as Qt's does).
 fn create_mapping(op: Operation, name: &WinName, size: usize) -> Result<os::Created<FileMapping>> {
     os::create_mapping(name, size as u64).map_err(|e| object_error(op, "CreateFileMappingW", name, e))
 }
